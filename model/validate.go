@@ -1,0 +1,238 @@
+package model
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// Limits on single values. They keep one workload from asking the hub for
+// unbounded work.
+const (
+	MaxInstances   = 10000
+	maxNameLen     = 63
+	maxLabelValue  = 63
+	maxSelectorLen = 4096
+)
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	labelValue = regexp.MustCompile(`^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$`)
+	labelName  = regexp.MustCompile(`^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$`)
+	dnsPrefix  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+	envName    = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	configKey  = regexp.MustCompile(`^[-._A-Za-z0-9]+$`)
+	// image: [host[:port]/]path[:tag][@digest], as the OCI distribution spec
+	// and Docker's reference grammar allow.
+	imageRef = regexp.MustCompile(`^` +
+		`(?:[A-Za-z0-9](?:[-A-Za-z0-9.]*[A-Za-z0-9])?(?::[0-9]+)?/)?` +
+		`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` +
+		`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?` +
+		`(?:@sha256:[a-f0-9]{64})?$`)
+)
+
+func checkName(name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("is required")
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%q is longer than %d characters", name, maxNameLen)
+	case !dnsLabel.MatchString(name):
+		return fmt.Errorf("%q must be a DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit", name)
+	}
+	return nil
+}
+
+func checkLabelKey(key string) error {
+	prefix, name, hasPrefix := strings.Cut(key, "/")
+	if !hasPrefix {
+		name, prefix = prefix, ""
+	}
+	if hasPrefix && (prefix == "" || len(prefix) > 253 || !dnsPrefix.MatchString(prefix)) {
+		return fmt.Errorf("label key %q: prefix must be a DNS subdomain", key)
+	}
+	if len(name) == 0 || len(name) > maxNameLen || !labelName.MatchString(name) {
+		return fmt.Errorf("label key %q must be 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit", key)
+	}
+	return nil
+}
+
+// validator checks one decoded document; fail looks up the line of a field
+// path, falling back to its nearest recorded parent.
+type validator struct{ *decoder }
+
+func (d *decoder) validateTop(obj Object) {
+	v := validator{d}
+	h := obj.Head()
+	if h.APIVersion != APIVersion {
+		v.fail("apiVersion", "must be %q, got %q", APIVersion, h.APIVersion)
+	}
+	v.object(obj, "", false)
+}
+
+func (v validator) fail(path, format string, args ...any) {
+	line := 0
+	for p := path; ; {
+		if v.broken[p] {
+			return
+		}
+		if l, ok := v.lines[p]; ok && line == 0 {
+			line = l
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	v.errs = append(v.errs, &Error{File: v.file, Doc: v.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// object validates one object; nested is true inside a SelectorSyncSet.
+func (v validator) object(obj Object, path string, nested bool) {
+	h := obj.Head()
+	if nested && h.APIVersion != "" && h.APIVersion != APIVersion {
+		v.fail(join(path, "apiVersion"), "must be %q or omitted, got %q", APIVersion, h.APIVersion)
+	}
+	v.meta(&h.Metadata, join(path, "metadata"))
+	spec := join(path, "spec")
+	switch o := obj.(type) {
+	case *LRP:
+		v.process(&o.Spec.Process, spec, nested)
+		if n := o.Spec.Replicas(); n < 0 || n > MaxInstances {
+			v.fail(join(spec, "instances"), "must be between 0 and %d, got %d", MaxInstances, n)
+		}
+		switch o.Spec.Spread {
+		case "", SpreadZone, SpreadNone:
+		default:
+			v.fail(join(spec, "spread"), "must be %q or %q, got %q", SpreadZone, SpreadNone, o.Spec.Spread)
+		}
+		if hc := o.Spec.HealthCheck; hc != nil {
+			v.healthCheck(hc, join(spec, "healthCheck"))
+		}
+	case *Task:
+		v.process(&o.Spec.Process, spec, nested)
+	case *Config:
+		for k := range o.Data {
+			if !configKey.MatchString(k) || k == "." || k == ".." {
+				v.fail(join(join(path, "data"), k), "key must be a file name of letters, digits, '-', '_' and '.'")
+			}
+		}
+	case *SelectorSyncSet:
+		v.set(o, spec)
+	}
+}
+
+func (v validator) meta(m *Meta, path string) {
+	if err := checkName(m.Name); err != nil {
+		v.fail(join(path, "name"), "%v", err)
+	}
+	for k, val := range m.Labels {
+		if err := checkLabelKey(k); err != nil {
+			v.fail(join(join(path, "labels"), k), "%v", err)
+		}
+		if len(val) > maxLabelValue || !labelValue.MatchString(val) {
+			v.fail(join(join(path, "labels"), k), "label value %q must be at most 63 letters, digits, '-', '_' or '.'", val)
+		}
+	}
+}
+
+func (v validator) process(p *Process, path string, nested bool) {
+	switch {
+	case nested && p.Selector != "":
+		v.fail(join(path, "selector"), "resources of a SelectorSyncSet use the set's selector; remove this one")
+	case len(p.Selector) > maxSelectorLen:
+		v.fail(join(path, "selector"), "is longer than %d characters", maxSelectorLen)
+	}
+	switch {
+	case p.Image == "":
+		v.fail(join(path, "image"), "is required")
+	case !imageRef.MatchString(p.Image):
+		v.fail(join(path, "image"), "%q is not a valid image reference (host/name:tag or name@sha256:digest)", p.Image)
+	}
+	for i, arg := range p.Command {
+		if strings.ContainsRune(arg, 0) {
+			v.fail(fmt.Sprintf("%s.command[%d]", path, i), "contains a NUL byte")
+		}
+	}
+	if len(p.Command) > 0 && strings.TrimSpace(p.Command[0]) == "" {
+		v.fail(join(path, "command")+"[0]", "the program to run must not be empty")
+	}
+	for k := range p.Env {
+		if !envName.MatchString(k) {
+			v.fail(join(join(path, "env"), k), "environment variable names are letters, digits and '_', not starting with a digit")
+		}
+	}
+	if r := p.Resources; r != nil {
+		if r.MemoryMB <= 0 {
+			v.fail(join(path, "resources.memoryMB"), "must be > 0, got %d", r.MemoryMB)
+		}
+		if r.DiskMB <= 0 {
+			v.fail(join(path, "resources.diskMB"), "must be > 0, got %d", r.DiskMB)
+		}
+	}
+	seen := map[string]bool{}
+	for i, c := range p.Configs {
+		cp := fmt.Sprintf("%s.configs[%d]", path, i)
+		if err := checkName(c.Name); err != nil {
+			v.fail(cp+".name", "%v", err)
+		}
+		if seen[c.Name] {
+			v.fail(cp+".name", "config %q is referenced twice", c.Name)
+		}
+		seen[c.Name] = true
+		if c.MountPath == "" && !c.Env {
+			v.fail(cp, "set mountPath, env: true, or both")
+		}
+		if c.MountPath != "" && (!strings.HasPrefix(c.MountPath, "/") || strings.Contains(c.MountPath, "..")) {
+			v.fail(cp+".mountPath", "must be an absolute path without '..', got %q", c.MountPath)
+		}
+	}
+	switch p.Network {
+	case "", NetworkHost, NetworkNone:
+	default:
+		v.fail(join(path, "network"), "must be %q or %q, got %q", NetworkHost, NetworkNone, p.Network)
+	}
+}
+
+func (v validator) healthCheck(hc *HealthCheck, path string) {
+	if (len(hc.Exec) > 0) == (hc.TCPPort != 0) {
+		v.fail(path, "set exactly one of exec and tcpPort")
+	}
+	if hc.TCPPort < 0 || hc.TCPPort > 65535 {
+		v.fail(join(path, "tcpPort"), "must be between 1 and 65535, got %d", hc.TCPPort)
+	}
+	for field, n := range map[string]int{"intervalSeconds": hc.IntervalSeconds, "timeoutSeconds": hc.TimeoutSeconds, "failureThreshold": hc.FailureThreshold} {
+		if n < 0 {
+			v.fail(join(path, field), "must be >= 0 (0 means the default), got %d", n)
+		}
+	}
+}
+
+func (v validator) set(s *SelectorSyncSet, path string) {
+	switch s.Spec.ResourceApplyMode {
+	case "", ApplyUpsert, ApplySync:
+	default:
+		v.fail(join(path, "resourceApplyMode"), "must be %q or %q, got %q", ApplyUpsert, ApplySync, s.Spec.ResourceApplyMode)
+	}
+	if len(s.Spec.Selector) > maxSelectorLen {
+		v.fail(join(path, "selector"), "is longer than %d characters", maxSelectorLen)
+	}
+	if len(s.Spec.Resources) == 0 {
+		v.fail(join(path, "resources"), "must list at least one Config, LRP or Task")
+	}
+	seen := map[string]int{}
+	for i, r := range s.Spec.Resources {
+		rp := fmt.Sprintf("%s.resources[%d]", path, i)
+		obj := r.Object()
+		if obj == nil {
+			continue // decoding already reported it
+		}
+		v.object(obj, rp, true)
+		key := string(obj.Head().Kind) + "/" + obj.Head().Metadata.Name
+		if j, dup := seen[key]; dup {
+			v.fail(rp+".metadata.name", "%s is already defined in resources[%d]", key, j)
+		}
+		seen[key] = i
+	}
+}
