@@ -8,10 +8,11 @@
 // the only place key strings are built:
 //
 //	cells/<cell>                 Cell registration, under the cell's lease
-//	desired/<cell>/<object>      per-cell desired objects, written by the hub
+//	desired/<cell>/<Kind>/<name> model.Assignment: what one workload asks of one cell
 //	specs/<sha256>               content-addressed object bodies shared by cells
-//	actual/<cell>/<instance>     actual state, written by the cell under its lease
-//	tasks/<task>                 Task lifecycle; claims by compare-and-swap
+//	actual/<cell>/<instance>     model.Actual, written by the cell under its lease
+//	actual/<cell>/agent          model.CellReport, the cell's applied revision
+//	tasks/<task>                 model.TaskRecord; transitions by compare-and-swap
 //	status/<name>                hub status: synced commit, errors, conflicts
 //	locks/hub                    hub leader election
 //

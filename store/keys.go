@@ -24,8 +24,9 @@ func CellKey(cell string) string { return CellsPrefix + cell }
 // DesiredCellPrefix holds everything the hub wants one cell to run.
 func DesiredCellPrefix(cell string) string { return DesiredPrefix + cell + "/" }
 
-// DesiredKey is one desired object (e.g. "LRP/web/3", "Config/agent-conf") on a cell.
-func DesiredKey(cell, object string) string { return DesiredCellPrefix(cell) + object }
+// DesiredKey is what one source asks of one cell: a model.Assignment at
+// desired/<cell>/<source>, where source is "<Kind>/<name>" of the workload.
+func DesiredKey(cell, source string) string { return DesiredCellPrefix(cell) + source }
 
 // SpecKey is a content-addressed object body.
 func SpecKey(hash string) string { return SpecsPrefix + hash }
@@ -33,7 +34,9 @@ func SpecKey(hash string) string { return SpecsPrefix + hash }
 // ActualCellPrefix holds one cell's actual-state reports.
 func ActualCellPrefix(cell string) string { return ActualPrefix + cell + "/" }
 
-// ActualKey is one instance's actual state on a cell.
+// ActualKey is one instance's actual state on a cell (a model.Actual at
+// actual/<cell>/<model.InstanceID>), or the cell's own report (a
+// model.CellReport at actual/<cell>/agent).
 func ActualKey(cell, instance string) string { return ActualCellPrefix(cell) + instance }
 
 // TaskKey is a Task's lifecycle record.
