@@ -5,7 +5,8 @@
 // *.yml files are read, hidden files and directories (".git", ".github") are
 // skipped, files over Options.MaxFileSize are rejected, and a symlink is
 // followed only while its target stays inside the tree (symlinked directories
-// are not followed). Every problem is returned, not just the first:
+// are not followed; a link to another workload file of the tree is read once,
+// as that file). Every problem is returned, not just the first:
 //
 //	res := loader.Load(os.DirFS("repo"), loader.Options{})
 //	for _, err := range res.Errors() {

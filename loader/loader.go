@@ -72,8 +72,16 @@ func (r *Result) Errors() []error {
 // Load reads every workload file under fsys's root.
 func Load(fsys fs.FS, opts Options) *Result {
 	paths, tree := List(fsys)
+	listed := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		listed[p] = true
+	}
 	res := &Result{Tree: tree, Files: make([]File, 0, len(paths))}
 	for _, p := range paths {
+		// A symlink to another listed file would load that file twice.
+		if target, err := resolve(fsys, p); err == nil && target != p && listed[target] {
+			continue
+		}
 		res.Files = append(res.Files, ReadFile(fsys, p, opts))
 	}
 	return res
