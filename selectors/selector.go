@@ -119,11 +119,26 @@ func issueError(expr string, iss *cel.Issues) error {
 
 // checkConstants rejects semver("...") calls whose constant argument is not
 // a semantic version, so the typo shows at compile time, not as a selector
-// that silently matches nothing.
+// that silently matches nothing, and object literals, which selectors have
+// no use for.
 func checkConstants(expr string, a *celast.AST) error {
 	var bad error
+	at := func(id int64, msg string) *CompileError {
+		ce := &CompileError{Expr: expr, Msg: msg}
+		if loc := a.SourceInfo().GetStartLocation(id); loc != common.NoLocation {
+			ce.Line, ce.Column = loc.Line(), loc.Column()+1
+		}
+		return ce
+	}
 	celast.PostOrderVisit(a.Expr(), celast.NewExprVisitor(func(e celast.Expr) {
-		if bad != nil || e.Kind() != celast.CallKind {
+		if bad != nil {
+			return
+		}
+		if e.Kind() == celast.StructKind {
+			bad = at(e.ID(), fmt.Sprintf("%s cannot be constructed in a selector", e.AsStruct().TypeName()))
+			return
+		}
+		if e.Kind() != celast.CallKind {
 			return
 		}
 		call := e.AsCall()
@@ -135,11 +150,7 @@ func checkConstants(expr string, a *celast.AST) error {
 			return
 		}
 		if _, err := ParseSemver(string(s)); err != nil {
-			loc := a.SourceInfo().GetStartLocation(call.Args()[0].ID())
-			bad = &CompileError{Expr: expr, Line: loc.Line(), Column: loc.Column() + 1, Msg: err.Error()}
-			if loc == common.NoLocation {
-				bad.(*CompileError).Line, bad.(*CompileError).Column = 0, 0
-			}
+			bad = at(call.Args()[0].ID(), err.Error())
 		}
 	}))
 	return bad
