@@ -42,7 +42,12 @@ func Compute(in Input) (Plan, error) {
 // follow, by name. It returns ErrInvalid, ErrDuplicate or ErrUnknownCell
 // (wrapped) for malformed input.
 func Load(in Input) (*State, Plan, error) {
+	return loadImpl(in, (*State).placeHeap)
+}
+
+func loadImpl(in Input, place func(*State, *lrp, []int32, *Plan)) (*State, Plan, error) {
 	s := New()
+	s.placeFn = place
 	var plan Plan
 	for _, c := range in.Cells {
 		if _, ok := s.byName[c.Name]; ok {

@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/cellsync/cellsync/model"
 )
@@ -134,12 +135,14 @@ func (s *State) down(h []int32, i int) {
 
 // explain says, for people, why nothing among the matching cells fits r.
 // names is how many cells the selector matched; matching are those the
-// State knows.
+// State knows. When one resource alone blocks every ready cell it names
+// that resource and the largest free amount; otherwise it counts the cells
+// by the first resource they lack (memory, disk, container slot).
 func (s *State) explain(r model.Resources, names int, matching []int32) string {
 	if names == 0 {
 		return "no cell matches the selector"
 	}
-	var live, ready int
+	var live, ready, lackMem, lackDisk, lackSlot int
 	var maxMem, maxDisk, maxSlots int64
 	for _, ci := range matching {
 		c := &s.cells[ci]
@@ -151,21 +154,54 @@ func (s *State) explain(r model.Resources, names int, matching []int32) string {
 			continue
 		}
 		ready++
-		maxMem = max(maxMem, c.capMem-c.usedMem)
-		maxDisk = max(maxDisk, c.capDisk-c.usedDisk)
-		maxSlots = max(maxSlots, c.capSlots-c.usedSlots)
+		freeMem, freeDisk, freeSlots := c.capMem-c.usedMem, c.capDisk-c.usedDisk, c.capSlots-c.usedSlots
+		maxMem, maxDisk, maxSlots = max(maxMem, freeMem), max(maxDisk, freeDisk), max(maxSlots, freeSlots)
+		switch {
+		case freeMem < r.MemoryMB:
+			lackMem++
+		case freeDisk < r.DiskMB:
+			lackDisk++
+		case freeSlots < 1:
+			lackSlot++
+		}
 	}
 	switch {
+	case live == 0 && names == 1:
+		return "the 1 matching cell is not registered"
 	case live == 0:
 		return fmt.Sprintf("none of the %d matching cells is registered", names)
+	case ready == 0 && live == 1:
+		return "the 1 matching cell is evacuating"
 	case ready == 0:
 		return fmt.Sprintf("all %d matching cells are evacuating", live)
 	case maxMem < r.MemoryMB:
-		return fmt.Sprintf("needs %d MB memory, largest free is %d MB on any of %d matching cells", r.MemoryMB, max(maxMem, 0), ready)
+		return fmt.Sprintf("needs %d MB memory, largest free is %d MB %s", r.MemoryMB, max(maxMem, 0), onCells(ready))
 	case maxDisk < r.DiskMB:
-		return fmt.Sprintf("needs %d MB disk, largest free is %d MB on any of %d matching cells", r.DiskMB, max(maxDisk, 0), ready)
+		return fmt.Sprintf("needs %d MB disk, largest free is %d MB %s", r.DiskMB, max(maxDisk, 0), onCells(ready))
 	case maxSlots < 1:
-		return fmt.Sprintf("no free container slot on any of %d matching cells", ready)
+		return "no free container slot " + onCells(ready)
 	}
-	return fmt.Sprintf("no single cell of %d matching cells has %d MB memory, %d MB disk and a container slot free at once", ready, r.MemoryMB, r.DiskMB)
+	var parts []string
+	for _, p := range []struct {
+		n          int
+		one, many string
+	}{{lackMem, "lacks memory", "lack memory"}, {lackDisk, "lacks disk", "lack disk"}, {lackSlot, "lacks a container slot", "lack a container slot"}} {
+		switch {
+		case p.n == 1:
+			parts = append(parts, "1 "+p.one)
+		case p.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.many))
+		}
+	}
+	return fmt.Sprintf("no cell has %d MB memory, %d MB disk and a container slot free: of %d matching cells, %s",
+		r.MemoryMB, r.DiskMB, ready, strings.Join(parts, ", "))
+}
+
+// onCells phrases where a search looked: "on the 1 matching cell" or "on
+// any of 12 matching cells".
+func onCells(n int) string {
+	if n == 1 {
+		return "on the 1 matching cell"
+	}
+	return fmt.Sprintf("on any of %d matching cells", n)
 }
