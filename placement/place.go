@@ -183,7 +183,7 @@ func (s *State) explain(r model.Resources, names int, matching []int32) string {
 	}
 	var parts []string
 	for _, p := range []struct {
-		n          int
+		n         int
 		one, many string
 	}{{lackMem, "lacks memory", "lack memory"}, {lackDisk, "lacks disk", "lack disk"}, {lackSlot, "lacks a container slot", "lack a container slot"}} {
 		switch {
