@@ -137,7 +137,9 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 	var plan Plan
 	if evac && !wasEvac {
 		for _, l := range s.lrpsOn(ci) {
-			s.reconcile(l, &plan)
+			if l.hasSpec {
+				s.reconcile(l, &plan, false)
+			}
 		}
 		sortRemovals(plan.Remove)
 	}
@@ -171,7 +173,7 @@ func (s *State) RemoveCell(name string) Plan {
 	delete(s.byName, name)
 	for _, l := range affected {
 		if l.hasSpec {
-			s.reconcile(l, &plan)
+			s.reconcile(l, &plan, false)
 		}
 	}
 	sortRemovals(plan.Remove)
@@ -272,7 +274,7 @@ func (s *State) Place(spec LRP) (Plan, error) {
 		s.mark[ci] = false
 	}
 	var plan Plan
-	s.reconcile(l, &plan)
+	s.reconcile(l, &plan, true)
 	sortRemovals(plan.Remove)
 	return plan, nil
 }
@@ -408,8 +410,10 @@ func (s *State) assignTask(name string, ci int32, r model.Resources) {
 }
 
 // reconcile brings l to l.spec: scale down, evict instances that must move,
-// place what is missing.
-func (s *State) reconcile(l *lrp, plan *Plan) {
+// place what is missing. checkMatch re-checks that every instance's cell is
+// still in l.matching; callers that did not change l.matching since the last
+// check (cell loss, evacuation) skip that O(matching cells) pass.
+func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
 	n := l.spec.Instances
 	for i := n; i < len(l.cells); i++ {
 		if l.cells[i] >= 0 {
@@ -421,8 +425,10 @@ func (s *State) reconcile(l *lrp, plan *Plan) {
 		l.res = l.res[:n]
 	}
 	l.grow(n)
-	for _, ci := range l.matching {
-		s.mark[ci] = true
+	if checkMatch {
+		for _, ci := range l.matching {
+			s.mark[ci] = true
+		}
 	}
 	want := l.spec.Resources
 	var missing []int32
@@ -437,7 +443,7 @@ func (s *State) reconcile(l *lrp, plan *Plan) {
 		switch {
 		case c.evacuating:
 			reason = "cell " + c.name + " is evacuating"
-		case !s.mark[ci]:
+		case checkMatch && !s.mark[ci]:
 			reason = "cell " + c.name + " no longer matches"
 		case l.res[i] != want:
 			dm, dd := want.MemoryMB-l.res[i].MemoryMB, want.DiskMB-l.res[i].DiskMB
@@ -454,8 +460,10 @@ func (s *State) reconcile(l *lrp, plan *Plan) {
 			missing = append(missing, int32(i))
 		}
 	}
-	for _, ci := range l.matching {
-		s.mark[ci] = false
+	if checkMatch {
+		for _, ci := range l.matching {
+			s.mark[ci] = false
+		}
 	}
 	if len(missing) > 0 {
 		s.placeFn(s, l, missing, plan)
