@@ -61,6 +61,7 @@ type owners struct {
 	managers []Manager
 	skip     int      // index of the applying manager in managers, or -1
 	fields   []string // the applying manager's fields after the apply
+	schema   *schemaNode
 }
 
 // others reports whether another manager owns p or a field below it.
@@ -108,7 +109,7 @@ func applyChanged(live *Object, manager string, in *Intent, opts Options) (Resul
 		return Result{}, fmt.Errorf("apply: an intent and a manager name are required: %w", ErrInvalid)
 	}
 	var old map[string]any
-	w := owners{skip: -1, fields: in.fields}
+	w := owners{skip: -1, fields: in.fields, schema: in.schema.rootNode()}
 	if live != nil {
 		if live.Kind != in.kind || live.Name != in.name {
 			return Result{}, mismatch(live, in)
@@ -189,7 +190,7 @@ func (w *owners) conflicts(old, val map[string]any) []Conflict {
 		for _, f := range m.Fields {
 			ov, oh := lookup(old, f)
 			nv, nh := lookup(val, f)
-			if kept(ov, oh, nv, nh) {
+			if w.kept(f, ov, oh, nv, nh) {
 				continue
 			}
 			j := sort.Search(len(out), func(j int) bool { return out[j].Path >= f })
@@ -205,13 +206,22 @@ func (w *owners) conflicts(old, val map[string]any) []Conflict {
 	return out
 }
 
-func kept(ov any, oh bool, nv any, nh bool) bool {
+// kept reports whether field f is unaffected by the change of its value
+// from ov to nv (oh, nh: the field exists). Containers (maps and keyed
+// lists, owned when empty or as keyed items) only have to remain containers.
+func (w *owners) kept(f string, ov any, oh bool, nv any, nh bool) bool {
 	if !oh || !nh {
 		return oh == nh
 	}
-	if _, ok := ov.(map[string]any); ok {
-		_, ok = nv.(map[string]any)
+	switch ov.(type) {
+	case map[string]any:
+		_, ok := nv.(map[string]any)
 		return ok
+	case []any:
+		if keyedAt(w.schema, f) {
+			_, ok := nv.([]any)
+			return ok
+		}
 	}
 	return equal(ov, nv)
 }

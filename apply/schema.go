@@ -106,3 +106,18 @@ func DefaultSchema(kind string) *Schema {
 	}
 	return s
 }
+
+// keyedAt reports whether the schema keys the list at path p.
+func keyedAt(n *schemaNode, p string) bool {
+	for off := 0; off < len(p) && n != nil; {
+		s, w, err := parseStep(p[off:])
+		if err != nil {
+			return false
+		}
+		off += w
+		if !s.item {
+			n = n.child(s.key)
+		}
+	}
+	return n != nil && n.key != ""
+}
