@@ -32,6 +32,12 @@ type Conflict struct {
 func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 	start := time.Now()
 	h.mu.Lock()
+	if !t.haveDesired {
+		// Without a desired model every record would look unwanted: never
+		// prune before the first model. setDesired queues every cell.
+		h.mu.Unlock()
+		return nil
+	}
 	ops, next := h.assemble(t, cell)
 	h.mu.Unlock()
 	if len(ops) == 0 {

@@ -79,6 +79,7 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 	}
 	prev := t.workloads
 	t.workloads, t.commit, t.errors, t.workloadErrors = next, d.Commit, d.Errors, errs
+	first := !t.haveDesired
 	for hash, body := range t.bodies {
 		if _, ok := bodies[hash]; !ok && t.applyIntents[hash] == nil {
 			bodies[hash] = body // a merged body still in use
@@ -110,6 +111,25 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 			t.fanout.Add(id)
 		}
 	}
+	if first {
+		// Every intent must exist before the first apply, or the apply
+		// would prune what a restarted hub simply has not recomputed yet.
+		// Fan out inline; only new Tasks (a record write) wait in the queue.
+		for _, id := range sortedKeys(next) {
+			if w := next[id]; w.kind == model.KindTask {
+				if _, placed := t.tasks[w.name]; !placed {
+					continue // queued above; placing it writes a record
+				}
+			}
+			if _, _, err := h.fanoutLocked(t, id); err != nil {
+				h.log.Warn("fan out", "workload", id, "err", err)
+			}
+		}
+		t.haveDesired = true
+		for cell := range t.stored {
+			t.apply.Add(cell)
+		}
+	}
 	h.log.Info("desired model", "commit", d.Commit, "workloads", len(next), "bodies written", len(missing), "errors", len(d.Errors)+len(errs))
 	return nil
 }
@@ -117,16 +137,22 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 // fanoutWorkload recomputes one workload's per-cell intents.
 func (h *Hub) fanoutWorkload(ctx context.Context, t *term, id string) error {
 	h.mu.Lock()
+	w, create, err := h.fanoutLocked(t, id)
+	h.mu.Unlock()
+	if err != nil || create == nil {
+		return err
+	}
+	return h.createTask(ctx, t, w, create)
+}
+
+// fanoutLocked recomputes one workload's intents. For a Task not yet
+// placed it returns the record to create first. Callers hold h.mu.
+func (h *Hub) fanoutLocked(t *term, id string) (*workload, *model.TaskRecord, error) {
 	w := t.workloads[id]
 	if w != nil && w.kind == model.KindTask {
 		create, err := h.placeTask(t, w)
-		h.mu.Unlock()
-		if err != nil || create == nil {
-			return err
-		}
-		return h.createTask(ctx, t, w, create)
+		return w, create, err
 	}
-	defer h.mu.Unlock()
 	want := map[string][]model.Item{}
 	switch {
 	case w == nil:
@@ -145,7 +171,7 @@ func (h *Hub) fanoutWorkload(ctx context.Context, t *term, id string) error {
 			h.deps.Metrics.Placed(time.Since(start))
 		}
 		if err != nil {
-			return fmt.Errorf("place %s: %w", id, err)
+			return w, nil, fmt.Errorf("place %s: %w", id, err)
 		}
 		t.unplaced[id] = plan.Unplaced
 		byCell := map[string][]int32{}
@@ -158,10 +184,10 @@ func (h *Hub) fanoutWorkload(ctx context.Context, t *term, id string) error {
 			want[cell] = []model.Item{{Kind: model.KindLRP, Name: w.name, Spec: w.items[0].Spec, Indexes: idx}}
 		}
 	case w.kind == model.KindConfig:
-		return nil // delivered with the workloads that mount it
+		return w, nil, nil // delivered with the workloads that mount it
 	}
 	h.setIntents(t, id, want)
-	return nil
+	return w, nil, nil
 }
 
 // setIntents replaces one source's intents and queues the cells that changed.

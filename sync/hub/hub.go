@@ -102,9 +102,12 @@ type Hub struct {
 // term is the state of one leadership term, rebuilt from etcd each time this
 // hub becomes the leader.
 type term struct {
-	commit    string
-	errors    []error
-	workloads map[string]*workload
+	// haveDesired is set once the first desired model is compiled; until
+	// then nothing is applied, so nothing is pruned.
+	haveDesired bool
+	commit      string
+	errors      []error
+	workloads   map[string]*workload
 	// bodies and specsStored: every body the workloads need, and the hashes
 	// known to be in etcd.
 	specsStored map[string]bool
@@ -112,9 +115,9 @@ type term struct {
 	// applyIntents caches the apply intent of each body that had to be merged.
 	applyIntents map[string]*apply.Intent
 	compiled     map[string]*selectors.Selector
-	index       *selectors.Index
-	sched       *placement.State
-	cells       map[string]model.Cell
+	index        *selectors.Index
+	sched        *placement.State
+	cells        map[string]model.Cell
 	// intents[cell][source] is what the fan-out wants on the cell.
 	intents map[string]map[string][]model.Item
 	// stored[cell][source] mirrors the assignments in etcd.
@@ -295,9 +298,15 @@ func (h *Hub) lead(ctx context.Context) error {
 	h.mu.Unlock()
 
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return t.fanout.Run(ctx, w.Fanout, func(ctx context.Context, id string) error { return h.fanoutWorkload(ctx, t, id) }) })
-	g.Go(func() error { return t.apply.Run(ctx, w.Apply, func(ctx context.Context, cell string) error { return h.applyCell(ctx, t, cell) }) })
-	g.Go(func() error { return t.converge.Run(ctx, w.Convergence, func(ctx context.Context, key string) error { return h.convergeKey(ctx, t, key) }) })
+	g.Go(func() error {
+		return t.fanout.Run(ctx, w.Fanout, func(ctx context.Context, id string) error { return h.fanoutWorkload(ctx, t, id) })
+	})
+	g.Go(func() error {
+		return t.apply.Run(ctx, w.Apply, func(ctx context.Context, cell string) error { return h.applyCell(ctx, t, cell) })
+	})
+	g.Go(func() error {
+		return t.converge.Run(ctx, w.Convergence, func(ctx context.Context, key string) error { return h.convergeKey(ctx, t, key) })
+	})
 	g.Go(func() error { return h.watchLoop(ctx, t, store.CellsPrefix, revs.cells, h.onCells) })
 	g.Go(func() error { return h.watchLoop(ctx, t, store.TasksPrefix, revs.tasks, h.onTasks) })
 	g.Go(func() error { return h.watchLoop(ctx, t, store.ActualPrefix, revs.actual, h.onActual) })
@@ -371,4 +380,11 @@ func (h *Hub) resyncLoop(ctx context.Context, t *term) error {
 		}
 		h.mu.Unlock()
 	}
+}
+
+// Workers returns the current worker counts.
+func (h *Hub) Workers() Workers {
+	h.workersMu.Lock()
+	defer h.workersMu.Unlock()
+	return h.workers
 }
