@@ -256,6 +256,9 @@ func TestReadThenLocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := f.Locate(nil, "hub.yaml"); err != nil {
+		t.Errorf("Locate(nil) = %v, want nil", err)
+	}
 	f.Workers.Fanout = 0 // a bad flag
 	err = f.Locate(f.Validate(), "hub.yaml")
 	if err == nil || !strings.Contains(err.Error(), "config hub.yaml:4: workers.fanout") {
