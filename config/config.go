@@ -142,6 +142,7 @@ func Read(path string) (File, error) {
 // File is a configuration read from a file, remembering where each field was
 // set so that Validate's errors can be given a line by Locate.
 type File struct {
+	// Hub is the configuration read, not yet validated.
 	Hub
 	lines map[string]int // yaml field path → line
 }
