@@ -10,7 +10,9 @@
 //     again when the current run finishes, so no event is lost.
 //   - A handler error re-adds the key after a per-key exponential backoff
 //     (Options.BaseDelay doubling up to Options.MaxDelay); success forgets the
-//     key's failure count. An error wrapped with Permanent is not retried.
+//     key's failure count. An error wrapped with Permanent is not retried;
+//     RequeueAfter(d) processes the key again after d without counting a
+//     failure. This is the one place where errors become requeue decisions.
 //   - Keys are processed in FIFO order of their (first) addition.
 //
 // # What it owns

@@ -75,7 +75,8 @@ type Options struct {
 
 // Handler processes one key. It must return promptly once ctx is done.
 // Returning an error retries the key with backoff, unless the error is
-// wrapped with Permanent.
+// wrapped with Permanent (not retried) or is a RequeueAfter (processed again
+// after its delay, not counted as a failure).
 type Handler func(ctx context.Context, key string) error
 
 // Queue is a de-duplicating work queue with per-key retry backoff, processed
@@ -387,9 +388,18 @@ func (q *Queue) work(ctx context.Context, handle Handler) {
 
 // finishLocked applies the retry policy to the outcome of one run of key.
 func (q *Queue) finishLocked(ctx context.Context, key string, err error) {
+	var requeue *RequeueError
 	switch {
 	case err == nil:
 		delete(q.failures, key)
+	case errors.As(err, &requeue):
+		// Not a failure: the handler asked to look again later.
+		delete(q.failures, key)
+		if requeue.After <= 0 {
+			q.dirty[key] = struct{}{} // queued again below, after this run
+			return
+		}
+		q.addAfterLocked(key, q.opts.Clock.Now().Add(requeue.After))
 	case errors.Is(err, ErrPermanent):
 		delete(q.failures, key)
 		q.opts.Logger.Warn("work item failed permanently", "queue", q.name, "key", key, "err", err)
@@ -488,6 +498,22 @@ func Permanent(err error) error {
 }
 
 type permanentError struct{ err error }
+
+// RequeueAfter returns an error that asks the queue to process the key again
+// after d, without counting a failure (for a reconcile that waits on
+// something, such as a backoff it computed itself). It is matched with
+// errors.As into *RequeueError.
+func RequeueAfter(d time.Duration) error { return &RequeueError{After: d} }
+
+// RequeueError asks for the key to be processed again after a delay; see
+// RequeueAfter.
+type RequeueError struct {
+	// After is the delay before the key is queued again.
+	After time.Duration
+}
+
+// Error describes the request.
+func (e *RequeueError) Error() string { return fmt.Sprintf("requeue after %v", e.After) }
 
 func (e permanentError) Error() string        { return e.err.Error() }
 func (e permanentError) Unwrap() error        { return e.err }

@@ -282,6 +282,41 @@ func TestPermanentErrorIsNotRetried(t *testing.T) {
 	}
 }
 
+func TestRequeueAfter(t *testing.T) {
+	clk := newFakeClock()
+	m := &recMetrics{}
+	q := New("test", Options{Clock: clk, Metrics: m})
+	var calls atomic.Int32
+	start(t, q, 1, func(_ context.Context, key string) error {
+		switch calls.Add(1) {
+		case 1:
+			return RequeueAfter(time.Minute)
+		case 2:
+			return fmt.Errorf("wait for cell: %w", RequeueAfter(0))
+		}
+		return nil
+	})
+	q.Add("a")
+	eventually(t, "requeue scheduled", func() bool { return calls.Load() == 1 && q.Delayed() == 1 && q.InFlight() == 0 })
+	if q.Failures("a") != 0 || m.retried.Load() != 0 {
+		t.Errorf("a requeue counted as a failure: Failures=%d Retried=%d", q.Failures("a"), m.retried.Load())
+	}
+	clk.Step(time.Minute - time.Nanosecond)
+	if calls.Load() != 1 {
+		t.Fatal("requeued before its delay")
+	}
+	clk.Step(time.Nanosecond)
+	// The second run asks for an immediate requeue: a third run follows.
+	waitIdle(t, q)
+	if got := calls.Load(); got != 3 {
+		t.Errorf("calls = %d, want 3", got)
+	}
+	var re *RequeueError
+	if err := RequeueAfter(time.Second); !errors.As(err, &re) || re.After != time.Second || err.Error() != "requeue after 1s" {
+		t.Errorf("RequeueAfter(1s) = %v", err)
+	}
+}
+
 func TestMaxRetriesDropsKey(t *testing.T) {
 	clk := newFakeClock()
 	q := New("test", Options{Clock: clk, MaxRetries: 2})
