@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cellsync/cellsync/apply"
+	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
@@ -86,8 +87,11 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 		srcs[src] = storedAssignment{a: next[src], rev: res.Revisions[i]}
 	}
 	t.written[cell] = res.Revision
-	if h.deps.Metrics != nil {
-		h.deps.Metrics.Applied(time.Since(start), written, bytes)
+	if m := h.deps.Metrics; m != nil {
+		m.ApplyDuration.Observe(time.Since(start).Seconds())
+		m.ObserveEtcd("txn", time.Since(start))
+		m.ResourcesApplied.WithLabelValues(metrics.ApplyChanged).Add(float64(written))
+		m.Wrote(written, bytes)
 	}
 	if len(res.Conflicts) > 0 {
 		return fmt.Errorf("cell %s: %d assignments changed under the hub; reloaded", cell, len(res.Conflicts))
@@ -245,7 +249,7 @@ func (h *Hub) mergeShared(t *term, cell string, want map[string][]model.Item, op
 		}
 	}
 	if h.deps.Metrics != nil {
-		h.deps.Metrics.Conflicts(countConflicts(t))
+		h.deps.Metrics.Conflicts.Set(float64(countConflicts(t)))
 	}
 }
 

@@ -168,7 +168,7 @@ func (h *Hub) fanoutLocked(t *term, id string) (*workload, *model.TaskRecord, er
 		start := time.Now()
 		plan, err := t.sched.Place(placement.LRP{Name: w.name, Instances: w.instances, Resources: w.needs, Spread: w.spread, Cells: t.index.Matches(id)})
 		if h.deps.Metrics != nil {
-			h.deps.Metrics.Placed(time.Since(start))
+			h.deps.Metrics.PlacementDuration.Observe(time.Since(start).Seconds())
 		}
 		if err != nil {
 			return w, nil, fmt.Errorf("place %s: %w", id, err)

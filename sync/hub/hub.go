@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cellsync/cellsync/apply"
+	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/placement"
 	"github.com/cellsync/cellsync/selectors"
@@ -62,20 +63,7 @@ type Deps struct {
 	Env    *selectors.Env
 	Logger *slog.Logger
 	// Metrics records what the hub does; nil records nothing.
-	Metrics Metrics
-}
-
-// Metrics is what the hub records; package metrics implements it.
-type Metrics interface {
-	// Queue returns the recorder of one controller's work queue.
-	Queue(controller string) workqueue.Metrics
-	// Placed records how long one placement call took.
-	Placed(d time.Duration)
-	// Applied records one cell's apply: how long it took (assembly and
-	// write) and the keys and bytes it wrote.
-	Applied(d time.Duration, keys, bytes int)
-	// Conflicts sets the number of conflicting objects across cells.
-	Conflicts(n int)
+	Metrics *metrics.Hub
 }
 
 // Hub reconciles the desired model into per-cell assignments. Create it with
@@ -200,6 +188,7 @@ func (h *Hub) Resize(w Workers) {
 		t.apply.Resize(cur.Apply)
 		t.converge.Resize(cur.Convergence)
 	}
+	h.recordWorkers(cur)
 	h.log.Info("worker pools resized", "fanout", cur.Fanout, "apply", cur.Apply, "convergence", cur.Convergence)
 }
 
@@ -314,6 +303,30 @@ func (h *Hub) lead(ctx context.Context) error {
 	g.Go(func() error { return h.resyncLoop(ctx, t) })
 	g.Go(func() error { return h.statusLoop(ctx, 2*time.Second) })
 	return g.Wait()
+}
+
+// reconciler adapts a controller step to a queue handler that records its
+// result.
+func (h *Hub) reconciler(name string, t *term, step func(context.Context, *term, string) error) workqueue.Handler {
+	return func(ctx context.Context, key string) error {
+		err := step(ctx, t, key)
+		if h.deps.Metrics != nil {
+			result := metrics.ResultSuccess
+			if err != nil {
+				result = metrics.ResultError
+			}
+			h.deps.Metrics.Reconciled(name, result)
+		}
+		return err
+	}
+}
+
+func (h *Hub) recordWorkers(w Workers) {
+	if m := h.deps.Metrics; m != nil {
+		m.Queue("fanout").Workers(w.Fanout)
+		m.Queue("apply").Workers(w.Apply)
+		m.Queue("convergence").Workers(w.Convergence)
+	}
 }
 
 func (h *Hub) queueOptions(name string) workqueue.Options {

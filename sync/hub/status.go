@@ -179,6 +179,7 @@ func (h *Hub) statusLoop(ctx context.Context, every time.Duration) error {
 		case <-tick.C:
 		}
 		st := h.Status()
+		h.recordGauges(st)
 		if !st.Synced {
 			continue
 		}
@@ -192,4 +193,25 @@ func (h *Hub) statusLoop(ctx context.Context, every time.Duration) error {
 		}
 		last = val
 	}
+}
+
+// recordGauges sets the cells-by-state and actual-LRPs-by-state gauges.
+func (h *Hub) recordGauges(st Status) {
+	m := h.deps.Metrics
+	if m == nil || !st.Leading {
+		return
+	}
+	cells := map[string]int{}
+	lrps := map[string]int{}
+	for _, c := range st.Cells {
+		state := c.State
+		if state == "" {
+			state = model.CellReady
+		}
+		cells[state]++
+		lrps[model.StateRunning] += c.Running
+		lrps[model.StateCrashed] += c.Crashed
+	}
+	m.SetCells(cells)
+	m.SetActualLRPs(lrps)
 }
