@@ -84,8 +84,8 @@ type Auth struct {
 type remoteKind int
 
 const (
-	remoteLocal remoteKind = iota // a repository on this machine: read directly
-	remoteNetwork                 // https:// or ssh://: go-git's fetch
+	remoteLocal   remoteKind = iota // a repository on this machine: read directly
+	remoteNetwork                   // https:// or ssh://: go-git's fetch
 )
 
 // validate fills defaults and rejects contradictions. It returns the
