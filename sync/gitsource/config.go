@@ -46,6 +46,9 @@ type Config struct {
 	// RetryMin and RetryMax bound the exponential backoff after a failed
 	// fetch; defaults 1s and 2m (RetryMax is capped at PollInterval).
 	RetryMin, RetryMax time.Duration
+	// DisableWatch turns off the fsnotify watcher a local repository's refs
+	// get by default, for file systems without change notification (NFS).
+	DisableWatch bool
 	// Auth holds the credentials of https:// and ssh:// remotes.
 	Auth Auth
 	// DataDir is the directory of the local mirror (a bare repository in

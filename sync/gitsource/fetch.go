@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 
 	git "github.com/go-git/go-git/v5"
@@ -66,6 +67,9 @@ func (f *localFetcher) fetch(ctx context.Context) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s: open repository: %w", f.url, err)
 	}
 	ref, err := src.Reference(plumbing.NewBranchReferenceName(f.branch), true)
+	if errors.Is(err, plumbing.ErrReferenceNotFound) && refBeingWritten(f.dir, f.branch) {
+		return plumbing.ZeroHash, errRefBusy
+	}
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s: %w: %q", f.url, ErrBranchNotFound, f.branch)
 	}
@@ -79,6 +83,26 @@ func (f *localFetcher) fetch(ctx context.Context) (plumbing.Hash, error) {
 		return plumbing.ZeroHash, fmt.Errorf("fetch %s: update mirror: %w", f.url, err)
 	}
 	return ref.Hash(), nil
+}
+
+// errRefBusy says the branch's loose ref file exists but is empty: a writer
+// that does not write atomically (go-git itself truncates, then writes) is
+// half way. The write's end is a new change: Sync reports nothing new.
+var errRefBusy = errors.New("branch ref is being written")
+
+// refBeingWritten reports whether the branch's loose ref file is empty.
+func refBeingWritten(dir, branch string) bool {
+	fi, err := os.Stat(filepath.Join(gitDirOf(dir), filepath.FromSlash("refs/heads/"+branch)))
+	return err == nil && fi.Size() == 0
+}
+
+// gitDirOf returns the directory holding refs of the repository at dir:
+// dir/.git for a working repository, dir itself for a bare one.
+func gitDirOf(dir string) string {
+	if fi, err := os.Stat(filepath.Join(dir, ".git")); err == nil && fi.IsDir() {
+		return filepath.Join(dir, ".git")
+	}
+	return dir
 }
 
 // copyObjects copies head and every object it reaches that dst lacks. It

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -248,6 +249,9 @@ func runSource(tb testing.TB, s *Source) {
 }
 
 func testLogger(tb testing.TB) *slog.Logger {
+	if os.Getenv("GITSOURCE_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 

@@ -142,7 +142,7 @@ func (s *Source) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	if s.localDir != "" {
+	if s.localDir != "" && !s.cfg.DisableWatch {
 		w, err := s.newWatcher()
 		if err != nil {
 			s.log.Warn("cannot watch the repository's refs; polling only", "err", err)
@@ -231,6 +231,9 @@ func (s *Source) Sync(ctx context.Context) (*Snapshot, error) {
 	start := time.Now()
 	head, err := s.fetcher.fetch(ctx)
 	s.metrics.fetchDuration.Observe(time.Since(start).Seconds())
+	if errors.Is(err, errRefBusy) {
+		return nil, nil
+	}
 	if err == nil {
 		var snap *Snapshot
 		if snap, err = s.process(ctx, head); err == nil {

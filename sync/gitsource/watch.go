@@ -3,7 +3,6 @@ package gitsource
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/fsnotify/fsnotify"
@@ -22,10 +21,7 @@ type refWatch struct {
 // repository: a commit, a push into it or a `git pack-refs` changes one of
 // them. fsnotify is not recursive, so the two directories are watched.
 func (s *Source) newWatcher() (*refWatch, error) {
-	gitDir := s.localDir
-	if fi, err := os.Stat(filepath.Join(s.localDir, ".git")); err == nil && fi.IsDir() {
-		gitDir = filepath.Join(s.localDir, ".git")
-	}
+	gitDir := gitDirOf(s.localDir)
 	rel := filepath.FromSlash("refs/heads/" + s.cfg.Branch)
 	rw := &refWatch{
 		branchDir: filepath.Join(gitDir, filepath.Dir(rel)),
