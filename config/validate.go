@@ -147,6 +147,9 @@ func (v *validator) gitURL(field, raw string) string {
 	if !strings.Contains(raw, "://") && scpLike.MatchString(raw) {
 		return "ssh"
 	}
+	if !strings.Contains(raw, "://") {
+		return "file" // a local path, as the Git source accepts
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		v.fail(field, "cannot parse %q: %v", raw, errors.Unwrap(err))
@@ -164,7 +167,7 @@ func (v *validator) gitURL(field, raw string) string {
 			return ""
 		}
 	default:
-		v.fail(field, "scheme of %q must be file, http, https, ssh or git (or use user@host:path)", raw)
+		v.fail(field, "scheme of %q must be file, http, https, ssh or git (or use user@host:path or a local path)", raw)
 		return ""
 	}
 	return u.Scheme
