@@ -44,7 +44,7 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	res, err := h.deps.Store.Write(ctx, ops)
+	res, err := t.writer.Write(ctx, ops)
 	if err != nil {
 		return fmt.Errorf("write %d assignments of cell %s: %w", len(ops), cell, err)
 	}

@@ -55,6 +55,13 @@ type Config struct {
 	// SessionTTL is the leader session's lease TTL: how long a standby waits
 	// after the leader dies. Default 10s.
 	SessionTTL time.Duration
+	// MaxTxnOps caps the operations the hub packs into one etcd
+	// transaction; it must not exceed the server's --max-txn-ops. Default
+	// 128, etcd's default.
+	MaxTxnOps int
+	// Flushers is the number of transactions the hub keeps in flight while
+	// it fills the next ones. Default 4.
+	Flushers int
 }
 
 // Deps are the Hub's collaborators.
@@ -123,6 +130,7 @@ type term struct {
 	revision       int64
 
 	fanout, apply, converge *workqueue.Queue
+	writer                  *writer
 }
 
 type storedAssignment struct {
@@ -142,6 +150,12 @@ func New(cfg Config, deps Deps) *Hub {
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 10 * time.Second
+	}
+	if cfg.MaxTxnOps <= 0 {
+		cfg.MaxTxnOps = store.DefaultMaxTxnOps
+	}
+	if cfg.Flushers <= 0 {
+		cfg.Flushers = 4
 	}
 	if cfg.Identity == "" {
 		host, _ := os.Hostname()
@@ -215,13 +229,18 @@ func (h *Hub) Run(ctx context.Context) error {
 }
 
 func (h *Hub) runTerm(ctx context.Context) error {
-	session, err := concurrency.NewSession(h.deps.Store.Etcd(), concurrency.WithTTL(int(h.cfg.SessionTTL/time.Second)), concurrency.WithContext(ctx))
+	// The session outlives ctx so that Close can still revoke its lease: a
+	// hub that stops hands over at once instead of after SessionTTL.
+	session, err := concurrency.NewSession(h.deps.Store.Etcd(), concurrency.WithTTL(int(h.cfg.SessionTTL/time.Second)), concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return fmt.Errorf("open leader session: %w", err)
 	}
 	defer session.Close()
 	election := concurrency.NewElection(session, store.LeaderKey)
 	if err := election.Campaign(ctx, h.cfg.Identity); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("campaign for hub leadership: %w", err)
 	}
 	h.log.Info("leading", "identity", h.cfg.Identity)
@@ -278,6 +297,7 @@ func (h *Hub) lead(ctx context.Context) error {
 		converge:       workqueue.New("convergence", h.queueOptions("convergence")),
 	}
 	t.index = selectors.NewIndex(selectors.IndexOptions{})
+	t.writer = newWriter(h.deps.Store, h.cfg.MaxTxnOps)
 	revs, err := h.load(ctx, t)
 	if err != nil {
 		return err
@@ -286,16 +306,14 @@ func (h *Hub) lead(ctx context.Context) error {
 	h.t = t
 	h.mu.Unlock()
 
+	h.recordWorkers(w)
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		return t.fanout.Run(ctx, w.Fanout, func(ctx context.Context, id string) error { return h.fanoutWorkload(ctx, t, id) })
-	})
-	g.Go(func() error {
-		return t.apply.Run(ctx, w.Apply, func(ctx context.Context, cell string) error { return h.applyCell(ctx, t, cell) })
-	})
-	g.Go(func() error {
-		return t.converge.Run(ctx, w.Convergence, func(ctx context.Context, key string) error { return h.convergeKey(ctx, t, key) })
-	})
+	for range h.cfg.Flushers {
+		g.Go(func() error { return t.writer.run(ctx) })
+	}
+	g.Go(func() error { return t.fanout.Run(ctx, w.Fanout, h.reconciler("fanout", t, h.fanoutWorkload)) })
+	g.Go(func() error { return t.apply.Run(ctx, w.Apply, h.reconciler("apply", t, h.applyCell)) })
+	g.Go(func() error { return t.converge.Run(ctx, w.Convergence, h.reconciler("convergence", t, h.convergeKey)) })
 	g.Go(func() error { return h.watchLoop(ctx, t, store.CellsPrefix, revs.cells, h.onCells) })
 	g.Go(func() error { return h.watchLoop(ctx, t, store.TasksPrefix, revs.tasks, h.onTasks) })
 	g.Go(func() error { return h.watchLoop(ctx, t, store.ActualPrefix, revs.actual, h.onActual) })
