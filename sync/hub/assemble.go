@@ -180,10 +180,14 @@ func (h *Hub) mergeShared(t *term, cell string, want map[string][]model.Item, op
 		src string
 		i   int
 	}
+	delete(t.conflicts, cell)
+	if len(t.shared) == 0 {
+		return
+	}
 	var byObject map[string][]ref
 	for src, items := range want {
 		for i, it := range items {
-			if it.Kind == model.KindTask {
+			if it.Kind == model.KindTask || !t.shared[string(it.Kind)+"/"+it.Name] {
 				continue
 			}
 			key := string(it.Kind) + "/" + it.Name
@@ -193,7 +197,6 @@ func (h *Hub) mergeShared(t *term, cell string, want map[string][]model.Item, op
 			byObject[key] = append(byObject[key], ref{src, i})
 		}
 	}
-	delete(t.conflicts, cell)
 	for key, refs := range byObject {
 		if len(refs) < 2 {
 			continue

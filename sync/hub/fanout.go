@@ -86,6 +86,7 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 		}
 	}
 	t.bodies = bodies
+	t.shared = sharedObjects(next)
 	for id, w := range next {
 		if old, ok := prev[id]; ok && old == w {
 			continue
@@ -302,4 +303,24 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// sharedObjects returns the objects that more than one workload carries (a
+// top-level Config counts once, however many workloads mount it).
+func sharedObjects(ws map[string]*workload) map[string]bool {
+	seen := map[string]string{}
+	shared := map[string]bool{}
+	for id, w := range ws {
+		for _, it := range w.items {
+			if it.Kind == model.KindTask {
+				continue
+			}
+			key := string(it.Kind) + "/" + it.Name
+			if first, ok := seen[key]; ok && first != id {
+				shared[key] = true
+			}
+			seen[key] = id
+		}
+	}
+	return shared
 }

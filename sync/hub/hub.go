@@ -107,6 +107,9 @@ type term struct {
 	// known to be in etcd.
 	specsStored map[string]bool
 	bodies      map[string][]byte
+	// shared holds the objects ("Kind/name") that more than one workload
+	// carries: only those can need a merge on a cell.
+	shared map[string]bool
 	// applyIntents caches the apply intent of each body that had to be merged.
 	applyIntents map[string]*apply.Intent
 	compiled     map[string]*selectors.Selector

@@ -97,23 +97,36 @@ func (h *Hub) Status() Status {
 		cs.Applied = reported && r.AppliedRevision >= t.written[cell]
 		st.Cells = append(st.Cells, cs)
 	}
+	// One pass over the intents counts every workload's cells and placed
+	// instances.
+	type spread struct{ cells, placed int }
+	per := make(map[string]*spread, len(t.workloads))
+	for _, srcs := range t.intents {
+		for src, items := range srcs {
+			n := per[src]
+			if n == nil {
+				n = &spread{}
+				per[src] = n
+			}
+			n.cells++
+			for _, it := range items {
+				n.placed += len(it.Indexes)
+			}
+		}
+	}
 	for _, id := range sortedKeys(t.workloads) {
 		w := t.workloads[id]
 		ws := WorkloadStatus{ID: id}
-		for _, srcs := range t.intents {
-			if items, ok := srcs[id]; ok {
-				ws.Cells++
-				for _, it := range items {
-					ws.Placed += len(it.Indexes)
-				}
-			}
+		if n := per[id]; n != nil {
+			ws.Cells, ws.Placed = n.cells, n.placed
 		}
 		switch w.kind {
 		case model.KindLRP:
 			ws.Desired = w.instances
 		case model.KindSelectorSyncSet:
+			matching := len(t.index.Matches(id))
 			for _, it := range w.items {
-				ws.Desired += len(it.Indexes) * len(t.index.Matches(id))
+				ws.Desired += len(it.Indexes) * matching
 			}
 		case model.KindTask:
 			ws.Desired = 1
