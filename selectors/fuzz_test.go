@@ -63,6 +63,11 @@ func FuzzCompileEval(f *testing.F) {
 			if det == nil || det.ActualCost() == nil || *det.ActualCost() > cfg.MaxRuntimeCost {
 				t.Fatalf("Eval(%q) cost not tracked or over budget: %v", expr, det)
 			}
+			// Match skips cost tracking on such cells because the
+			// estimate bounds the actual cost: check that it does.
+			if s.fastOK && withinHints(c) && *det.ActualCost() > s.EstimatedCost() {
+				t.Fatalf("Eval(%q) actual cost %d exceeds the estimate %d", expr, *det.ActualCost(), s.EstimatedCost())
+			}
 		} else if got {
 			t.Fatalf("Match(%q) = true, full evaluation failed: %v", expr, evalErr)
 		}

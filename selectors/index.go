@@ -37,11 +37,18 @@ type Index struct {
 	opts IndexOptions
 
 	mu    sync.RWMutex
-	cells map[string]*model.Cell
+	cells map[string]*stored
 	sels  map[string]*entry
 	// ids are the selector IDs in sorted order, so that updates visit
 	// selectors, and report changes, in a stable order.
 	ids []string
+}
+
+// stored is the index's copy of a cell.
+type stored struct {
+	model.Cell
+	// small caches withinHints.
+	small bool
 }
 
 // entry is one registered selector and its match set.
@@ -55,11 +62,11 @@ type entry struct {
 
 // NewIndex returns an empty Index.
 func NewIndex(opts IndexOptions) *Index {
-	return &Index{opts: opts, cells: map[string]*model.Cell{}, sels: map[string]*entry{}}
+	return &Index{opts: opts, cells: map[string]*stored{}, sels: map[string]*entry{}}
 }
 
-func (x *Index) match(id string, s *Selector, c *model.Cell) bool {
-	ok, err := s.Match(c)
+func (x *Index) match(id string, s *Selector, c *stored) bool {
+	ok, err := s.match(&c.Cell, c.small)
 	if err != nil && x.opts.OnError != nil {
 		x.opts.OnError(id, c.Name, err)
 	}
@@ -73,16 +80,17 @@ func (x *Index) match(id string, s *Selector, c *model.Cell) bool {
 func (x *Index) UpsertCell(c model.Cell) []Change {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if old, ok := x.cells[c.Name]; ok && cellEqual(old, &c) {
+	if old, ok := x.cells[c.Name]; ok && cellEqual(&old.Cell, &c) {
 		return nil
 	}
-	cp := c
+	cp := &stored{Cell: c}
 	cp.Labels = maps.Clone(c.Labels)
-	x.cells[c.Name] = &cp
+	cp.small = withinHints(&cp.Cell)
+	x.cells[c.Name] = cp
 	var out []Change
 	for _, id := range x.ids {
 		e := x.sels[id]
-		now := x.match(id, e.sel, &cp)
+		now := x.match(id, e.sel, cp)
 		if _, was := e.matched[c.Name]; was == now {
 			continue
 		}
