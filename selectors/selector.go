@@ -49,7 +49,7 @@ type Selector struct {
 	expr string
 	// all is set for the empty selector, which matches every cell without
 	// evaluating anything.
-	all  bool
+	all bool
 	// prg enforces the runtime cost budget; fast does not track cost and
 	// runs only on cells within the size hints, where the estimate, which is
 	// at most the budget, bounds the actual cost.
