@@ -191,8 +191,9 @@ func (s *Selector) MatchesAll() bool { return s.all }
 // EstimatedCost returns the worst-case cost estimated at compile time.
 func (s *Selector) EstimatedCost() uint64 { return s.cost }
 
-// activation binds `cell` without allocating a map per evaluation.
-type activation struct{ cell *model.Cell }
+// activation binds `cell` (a *model.Cell, or the Index's *stored) without
+// allocating a map per evaluation.
+type activation struct{ cell any }
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -210,12 +211,13 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // to semver, an exhausted cost budget wrapping ErrCostLimit) means no match
 // and is returned so callers can report it.
 func (s *Selector) Match(c *model.Cell) (bool, error) {
-	return s.match(c, withinHints(c))
+	return s.match(&activation{cell: c}, c, withinHints(c))
 }
 
-// match is Match with the size check of c done by the caller (the Index
-// does it once per cell update).
-func (s *Selector) match(c *model.Cell, small bool) (bool, error) {
+// match is Match with the activation binding c and the size check of c
+// provided by the caller: the Index reuses one activation and checks sizes
+// once per cell update.
+func (s *Selector) match(act *activation, c *model.Cell, small bool) (bool, error) {
 	if s == nil || s.all {
 		return true, nil
 	}
@@ -225,9 +227,9 @@ func (s *Selector) match(c *model.Cell, small bool) (bool, error) {
 		}
 	}
 	if small && s.fastOK {
-		return result(s.fast.Eval(&activation{cell: c}))
+		return result(s.fast.Eval(act))
 	}
-	return result(s.prg.Eval(&activation{cell: c}))
+	return result(s.prg.Eval(act))
 }
 
 // eval runs the cost-limited CEL program without the pre-checks: the
