@@ -1,0 +1,207 @@
+package placement
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cellsync/cellsync/model"
+)
+
+// zoneOf is the zone bucket of cell ci for LRP l: its zone when l spreads by
+// zone, a single bucket otherwise.
+func (s *State) zoneOf(l *lrp, ci int32) int32 {
+	if l.spec.Spread == model.SpreadNone {
+		return 0
+	}
+	return s.cells[ci].zone
+}
+
+// better orders candidate cells for one LRP: fewer instances of the LRP
+// already on the cell first (anti-affinity), then lower score, then name.
+// s.coloc and s.score must be filled for both cells.
+func (s *State) better(a, b int32) bool {
+	if s.coloc[a] != s.coloc[b] {
+		return s.coloc[a] < s.coloc[b]
+	}
+	if s.score[a] != s.score[b] {
+		return s.score[a] < s.score[b]
+	}
+	return s.cells[a].name < s.cells[b].name
+}
+
+// placeHeap places the missing indexes of l. It builds one min-heap of
+// fitting candidate cells per zone, ordered by better, once per call
+// (O(matching cells)); each instance then costs O(zones + log cells).
+// Zone counts and co-location counts live in scratch arrays indexed by cell
+// slot and zone, reset before returning.
+func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
+	r := l.spec.Resources
+	nz := 1
+	if l.spec.Spread != model.SpreadNone {
+		nz = len(s.zones)
+	}
+	for len(s.heaps) < nz {
+		s.heaps = append(s.heaps, nil)
+		s.zoneCount = append(s.zoneCount, 0)
+	}
+	heaps, zc := s.heaps[:nz], s.zoneCount[:nz]
+	for z := range heaps {
+		heaps[z] = heaps[z][:0]
+		zc[z] = 0
+	}
+	for _, ci := range l.cells {
+		if ci >= 0 {
+			s.coloc[ci]++
+			zc[s.zoneOf(l, ci)]++
+		}
+	}
+	for _, ci := range l.matching {
+		if s.fits(ci, r) {
+			s.score[ci] = s.scoreOf(ci, r)
+			z := s.zoneOf(l, ci)
+			heaps[z] = append(heaps[z], ci)
+		}
+	}
+	for z := range heaps {
+		h := heaps[z]
+		for i := len(h)/2 - 1; i >= 0; i-- {
+			s.down(h, i)
+		}
+	}
+	var reason string
+	for _, idx := range missing {
+		// Least-loaded zone that has a fitting cell; zones with equal counts
+		// compete on their best cell.
+		best := -1
+		for z := range heaps {
+			if len(heaps[z]) == 0 {
+				continue
+			}
+			if best < 0 || zc[z] < zc[best] || (zc[z] == zc[best] && s.better(heaps[z][0], heaps[best][0])) {
+				best = z
+			}
+		}
+		if best < 0 {
+			if reason == "" {
+				reason = s.explain(r, len(l.spec.Cells), l.matching)
+			}
+			plan.Unplaced = append(plan.Unplaced, Unplaced{Kind: model.KindLRP, Name: l.name, Index: int(idx), Reason: reason})
+			continue
+		}
+		h := heaps[best]
+		ci := h[0]
+		s.assign(l, idx, ci, r)
+		plan.Add = append(plan.Add, Instance{LRP: l.name, Index: int(idx), Cell: s.cells[ci].name, Resources: r})
+		s.coloc[ci]++
+		zc[best]++
+		if s.fits(ci, r) {
+			s.score[ci] = s.scoreOf(ci, r)
+		} else {
+			last := len(h) - 1
+			h[0] = h[last]
+			h = h[:last]
+			heaps[best] = h
+		}
+		if len(h) > 0 {
+			s.down(h, 0)
+		}
+	}
+	for _, ci := range l.cells {
+		if ci >= 0 {
+			s.coloc[ci] = 0
+		}
+	}
+}
+
+// down restores the heap property below position i.
+func (s *State) down(h []int32, i int) {
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && s.better(h[r], h[l]) {
+			m = r
+		}
+		if !s.better(h[m], h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// explain says, for people, why nothing among the matching cells fits r.
+// names is how many cells the selector matched; matching are those the
+// State knows. When one resource alone blocks every ready cell it names
+// that resource and the largest free amount; otherwise it counts the cells
+// by the first resource they lack (memory, disk, container slot).
+func (s *State) explain(r model.Resources, names int, matching []int32) string {
+	if names == 0 {
+		return "no cell matches the selector"
+	}
+	var live, ready, lackMem, lackDisk, lackSlot int
+	var maxMem, maxDisk, maxSlots int64
+	for _, ci := range matching {
+		c := &s.cells[ci]
+		if c.gone {
+			continue
+		}
+		live++
+		if c.evacuating {
+			continue
+		}
+		ready++
+		freeMem, freeDisk, freeSlots := c.capMem-c.usedMem, c.capDisk-c.usedDisk, c.capSlots-c.usedSlots
+		maxMem, maxDisk, maxSlots = max(maxMem, freeMem), max(maxDisk, freeDisk), max(maxSlots, freeSlots)
+		switch {
+		case freeMem < r.MemoryMB:
+			lackMem++
+		case freeDisk < r.DiskMB:
+			lackDisk++
+		case freeSlots < 1:
+			lackSlot++
+		}
+	}
+	switch {
+	case live == 0 && names == 1:
+		return "the 1 matching cell is not registered"
+	case live == 0:
+		return fmt.Sprintf("none of the %d matching cells is registered", names)
+	case ready == 0 && live == 1:
+		return "the 1 matching cell is evacuating"
+	case ready == 0:
+		return fmt.Sprintf("all %d matching cells are evacuating", live)
+	case maxMem < r.MemoryMB:
+		return fmt.Sprintf("needs %d MB memory, largest free is %d MB %s", r.MemoryMB, max(maxMem, 0), onCells(ready))
+	case maxDisk < r.DiskMB:
+		return fmt.Sprintf("needs %d MB disk, largest free is %d MB %s", r.DiskMB, max(maxDisk, 0), onCells(ready))
+	case maxSlots < 1:
+		return "no free container slot " + onCells(ready)
+	}
+	var parts []string
+	for _, p := range []struct {
+		n         int
+		one, many string
+	}{{lackMem, "lacks memory", "lack memory"}, {lackDisk, "lacks disk", "lack disk"}, {lackSlot, "lacks a container slot", "lack a container slot"}} {
+		switch {
+		case p.n == 1:
+			parts = append(parts, "1 "+p.one)
+		case p.n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.many))
+		}
+	}
+	return fmt.Sprintf("no cell has %d MB memory, %d MB disk and a container slot free: of %d matching cells, %s",
+		r.MemoryMB, r.DiskMB, ready, strings.Join(parts, ", "))
+}
+
+// onCells phrases where a search looked: "on the 1 matching cell" or "on
+// any of 12 matching cells".
+func onCells(n int) string {
+	if n == 1 {
+		return "on the 1 matching cell"
+	}
+	return fmt.Sprintf("on any of %d matching cells", n)
+}

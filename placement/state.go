@@ -1,0 +1,505 @@
+package placement
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cellsync/cellsync/model"
+)
+
+// Errors returned for invalid input. Callers compare with errors.Is.
+var (
+	// ErrInvalid reports an LRP, task, instance or cell that is malformed:
+	// an empty name, a negative count or resource, an unknown spread mode.
+	ErrInvalid = errors.New("invalid placement input")
+	// ErrUnknownCell reports an existing placement on a cell the State does
+	// not know.
+	ErrUnknownCell = errors.New("unknown cell")
+	// ErrDuplicate reports a second placement for one LRP index or task, or a
+	// cell listed twice.
+	ErrDuplicate = errors.New("duplicate placement")
+)
+
+// cell is the State's record of one cell. Slots in State.cells are never
+// reused, so the cell indexes an LRP resolved stay valid; a removed cell is
+// a tombstone with gone set.
+type cell struct {
+	name       string
+	zone       int32
+	capMem     int64
+	capDisk    int64
+	capSlots   int64
+	usedMem    int64
+	usedDisk   int64
+	usedSlots  int64
+	evacuating bool
+	gone       bool
+	insts      []instRef
+	tasks      []string
+}
+
+// instRef names one LRP instance placed on a cell.
+type instRef struct {
+	lrp   *lrp
+	index int32
+}
+
+// lrp is the State's record of one LRP: its last desired spec and the cell
+// of each index.
+type lrp struct {
+	name     string
+	spec     LRP
+	hasSpec  bool
+	matching []int32 // resolved cell slots of spec.Cells, deduplicated
+	cells    []int32 // per index, -1 when not placed
+	res      []model.Resources
+}
+
+// task is the State's record of one placed task.
+type task struct {
+	cell int32
+	res  model.Resources
+}
+
+// State is the placement engine's memory: the cells, their free capacity and
+// every LRP instance and task placed on them. Each method computes a Plan,
+// applies it to the State and returns it, so a caller that calls Place for
+// every desired change receives only the delta.
+//
+// A State is not safe for concurrent use; the hub owns it in one goroutine.
+type State struct {
+	cells   []cell
+	byName  map[string]int32
+	zones   []string
+	zoneIdx map[string]int32
+	lrps    map[string]*lrp
+	tasks   map[string]task
+
+	// placeFn places the missing indexes of an LRP; tests swap in a naive
+	// scan as a reference and a benchmark baseline.
+	placeFn func(s *State, l *lrp, missing []int32, plan *Plan)
+
+	// Scratch space indexed by cell slot, kept zeroed between calls.
+	coloc []int32
+	mark  []bool
+	score []float64
+	// Per-zone scratch reused by placeHeap.
+	heaps     [][]int32
+	zoneCount []int32
+}
+
+// New returns an empty State.
+func New() *State {
+	return &State{
+		byName:  map[string]int32{},
+		zoneIdx: map[string]int32{},
+		lrps:    map[string]*lrp{},
+		tasks:   map[string]task{},
+		placeFn: (*State).placeHeap,
+	}
+}
+
+// AddCell registers a cell or updates its zone, capacity and state. A cell
+// that turns evacuating receives nothing new and its LRP instances are
+// re-placed; the returned plan holds those moves. Its tasks stay (they run
+// at most once). A smaller capacity moves nothing: the cell just receives
+// nothing new until it has room again.
+func (s *State) AddCell(c model.Cell) (Plan, error) {
+	if c.Name == "" || c.Capacity.MemoryMB <= 0 || c.Capacity.DiskMB <= 0 || c.Capacity.Containers <= 0 {
+		return Plan{}, fmt.Errorf("cell %q: name and positive capacity required: %w", c.Name, ErrInvalid)
+	}
+	if c.State != "" && c.State != model.CellReady && c.State != model.CellEvacuating {
+		return Plan{}, fmt.Errorf("cell %s: state %q: %w", c.Name, c.State, ErrInvalid)
+	}
+	zi, ok := s.zoneIdx[c.Zone]
+	if !ok {
+		zi = int32(len(s.zones))
+		s.zones = append(s.zones, c.Zone)
+		s.zoneIdx[c.Zone] = zi
+	}
+	evac := c.State == model.CellEvacuating
+	ci, ok := s.byName[c.Name]
+	if !ok {
+		ci = int32(len(s.cells))
+		s.cells = append(s.cells, cell{name: c.Name})
+		s.byName[c.Name] = ci
+		s.coloc = append(s.coloc, 0)
+		s.mark = append(s.mark, false)
+		s.score = append(s.score, 0)
+	}
+	rec := &s.cells[ci]
+	wasEvac := rec.evacuating
+	rec.zone = zi
+	rec.capMem, rec.capDisk, rec.capSlots = c.Capacity.MemoryMB, c.Capacity.DiskMB, int64(c.Capacity.Containers)
+	rec.evacuating = evac
+	var plan Plan
+	if evac && !wasEvac {
+		for _, l := range s.lrpsOn(ci) {
+			if l.hasSpec {
+				s.reconcile(l, &plan, false)
+			}
+		}
+		sortRemovals(plan.Remove)
+	}
+	return plan, nil
+}
+
+// RemoveCell forgets a cell that is gone and re-places its LRP instances on
+// the other cells their LRPs match. Its tasks are reported in
+// Plan.LostTasks and are not re-placed. Nothing else moves. Removing an
+// unknown cell returns an empty plan.
+func (s *State) RemoveCell(name string) Plan {
+	ci, ok := s.byName[name]
+	if !ok {
+		return Plan{}
+	}
+	var plan Plan
+	affected := s.lrpsOn(ci)
+	c := &s.cells[ci]
+	reason := "cell " + name + " is gone"
+	for len(c.insts) > 0 {
+		ref := c.insts[len(c.insts)-1]
+		plan.Remove = append(plan.Remove, s.unassign(ref.lrp, ref.index, reason))
+	}
+	sortRemovals(plan.Remove)
+	slices.Sort(c.tasks)
+	for _, t := range c.tasks {
+		plan.LostTasks = append(plan.LostTasks, TaskAssignment{Task: t, Cell: name, Resources: s.tasks[t].res})
+		delete(s.tasks, t)
+	}
+	*c = cell{name: name, zone: c.zone, gone: true}
+	delete(s.byName, name)
+	for _, l := range affected {
+		if l.hasSpec {
+			s.reconcile(l, &plan, false)
+		}
+	}
+	sortRemovals(plan.Remove)
+	return plan
+}
+
+// lrpsOn returns the LRPs with an instance on cell ci, sorted by name so
+// that re-placement order does not depend on history.
+func (s *State) lrpsOn(ci int32) []*lrp {
+	var out []*lrp
+	for _, ref := range s.cells[ci].insts {
+		out = append(out, ref.lrp)
+	}
+	slices.SortFunc(out, func(a, b *lrp) int { return cmp.Compare(a.name, b.name) })
+	return slices.Compact(out)
+}
+
+// AddInstance records an LRP instance that already runs, as read from the
+// hub's store at start. It checks no capacity: existing placements are
+// facts. It returns ErrUnknownCell if the cell is not registered and
+// ErrDuplicate if the index is already placed.
+func (s *State) AddInstance(in Instance) error {
+	if in.LRP == "" || in.Index < 0 || in.Resources.MemoryMB < 0 || in.Resources.DiskMB < 0 {
+		return fmt.Errorf("instance %s/%d: %w", in.LRP, in.Index, ErrInvalid)
+	}
+	ci, ok := s.byName[in.Cell]
+	if !ok {
+		return fmt.Errorf("instance %s/%d on %s: %w", in.LRP, in.Index, in.Cell, ErrUnknownCell)
+	}
+	l := s.lrp(in.LRP)
+	l.grow(in.Index + 1)
+	if l.cells[in.Index] >= 0 {
+		return fmt.Errorf("instance %s/%d on %s and %s: %w", in.LRP, in.Index,
+			s.cells[l.cells[in.Index]].name, in.Cell, ErrDuplicate)
+	}
+	s.assign(l, int32(in.Index), ci, in.Resources)
+	return nil
+}
+
+// AddTask records a task that is already placed. It returns ErrUnknownCell
+// if the cell is not registered and ErrDuplicate if the task is placed.
+func (s *State) AddTask(t TaskAssignment) error {
+	if t.Task == "" || t.Resources.MemoryMB < 0 || t.Resources.DiskMB < 0 {
+		return fmt.Errorf("task %q: %w", t.Task, ErrInvalid)
+	}
+	ci, ok := s.byName[t.Cell]
+	if !ok {
+		return fmt.Errorf("task %s on %s: %w", t.Task, t.Cell, ErrUnknownCell)
+	}
+	if old, ok := s.tasks[t.Task]; ok {
+		return fmt.Errorf("task %s on %s and %s: %w", t.Task, s.cells[old.cell].name, t.Cell, ErrDuplicate)
+	}
+	s.assignTask(t.Task, ci, t.Resources)
+	return nil
+}
+
+// ReleaseTask frees the capacity of a task that completed. It reports
+// whether the task was placed.
+func (s *State) ReleaseTask(name string) bool {
+	t, ok := s.tasks[name]
+	if !ok {
+		return false
+	}
+	c := &s.cells[t.cell]
+	c.usedMem -= t.res.MemoryMB
+	c.usedDisk -= t.res.DiskMB
+	c.usedSlots--
+	if i := slices.Index(c.tasks, name); i >= 0 {
+		c.tasks = slices.Delete(c.tasks, i, i+1)
+	}
+	delete(s.tasks, name)
+	return true
+}
+
+// Place brings one LRP to its desired spec and returns the delta: indexes
+// at or above Instances are removed (highest indexes go first), instances on
+// evacuating or no longer matching cells, or on cells that can no longer fit
+// changed resources, are re-placed, and missing indexes are placed. Healthy
+// instances never move. Call it whenever the LRP or its matching cell set
+// changes. It returns ErrInvalid for a malformed LRP and changes nothing then.
+func (s *State) Place(spec LRP) (Plan, error) {
+	if err := checkLRP(spec); err != nil {
+		return Plan{}, err
+	}
+	l := s.lrp(spec.Name)
+	l.spec = spec
+	l.hasSpec = true
+	l.matching = l.matching[:0]
+	for _, name := range spec.Cells {
+		ci, ok := s.byName[name]
+		if !ok || s.mark[ci] {
+			continue
+		}
+		s.mark[ci] = true
+		l.matching = append(l.matching, ci)
+	}
+	for _, ci := range l.matching {
+		s.mark[ci] = false
+	}
+	var plan Plan
+	s.reconcile(l, &plan, true)
+	sortRemovals(plan.Remove)
+	return plan, nil
+}
+
+func checkLRP(l LRP) error {
+	switch {
+	case l.Name == "":
+		return fmt.Errorf("LRP with empty name: %w", ErrInvalid)
+	case l.Instances < 0:
+		return fmt.Errorf("LRP %s: instances %d < 0: %w", l.Name, l.Instances, ErrInvalid)
+	case l.Resources.MemoryMB < 0 || l.Resources.DiskMB < 0:
+		return fmt.Errorf("LRP %s: negative resources: %w", l.Name, ErrInvalid)
+	case l.Spread != "" && l.Spread != model.SpreadZone && l.Spread != model.SpreadNone:
+		return fmt.Errorf("LRP %s: spread %q: %w", l.Name, l.Spread, ErrInvalid)
+	}
+	return nil
+}
+
+// RemoveLRP stops every instance of an LRP that is no longer desired.
+func (s *State) RemoveLRP(name string) Plan {
+	l, ok := s.lrps[name]
+	if !ok {
+		return Plan{}
+	}
+	var plan Plan
+	for i, ci := range l.cells {
+		if ci >= 0 {
+			plan.Remove = append(plan.Remove, s.unassign(l, int32(i), "LRP no longer desired"))
+		}
+	}
+	delete(s.lrps, name)
+	return plan
+}
+
+// PlaceTask places a pending task on the matching ready cell that fits it
+// with the lowest score (see the package documentation). A task already
+// placed is left where it is and yields an empty plan. It returns
+// ErrInvalid for a malformed task.
+func (s *State) PlaceTask(t Task) (Plan, error) {
+	if t.Name == "" || t.Resources.MemoryMB < 0 || t.Resources.DiskMB < 0 {
+		return Plan{}, fmt.Errorf("task %q: %w", t.Name, ErrInvalid)
+	}
+	if _, ok := s.tasks[t.Name]; ok {
+		return Plan{}, nil
+	}
+	best := int32(-1)
+	var bestScore float64
+	for _, name := range t.Cells {
+		ci, ok := s.byName[name]
+		if !ok || !s.fits(ci, t.Resources) {
+			continue
+		}
+		sc := s.scoreOf(ci, t.Resources)
+		if best < 0 || sc < bestScore || (sc == bestScore && s.cells[ci].name < s.cells[best].name) {
+			best, bestScore = ci, sc
+		}
+	}
+	var plan Plan
+	if best < 0 {
+		plan.Unplaced = append(plan.Unplaced, Unplaced{Kind: model.KindTask, Name: t.Name, Index: -1,
+			Reason: s.explain(t.Resources, len(t.Cells), s.resolve(t.Cells))})
+		return plan, nil
+	}
+	s.assignTask(t.Name, best, t.Resources)
+	plan.Tasks = append(plan.Tasks, TaskAssignment{Task: t.Name, Cell: s.cells[best].name, Resources: t.Resources})
+	return plan, nil
+}
+
+// resolve maps cell names to live slots, for explanations.
+func (s *State) resolve(names []string) []int32 {
+	out := make([]int32, 0, len(names))
+	for _, n := range names {
+		if ci, ok := s.byName[n]; ok {
+			out = append(out, ci)
+		}
+	}
+	return out
+}
+
+func (s *State) lrp(name string) *lrp {
+	l, ok := s.lrps[name]
+	if !ok {
+		l = &lrp{name: name}
+		s.lrps[name] = l
+	}
+	return l
+}
+
+// grow extends the per-index slices to n entries.
+func (l *lrp) grow(n int) {
+	for len(l.cells) < n {
+		l.cells = append(l.cells, -1)
+		l.res = append(l.res, model.Resources{})
+	}
+}
+
+func (s *State) assign(l *lrp, idx int32, ci int32, r model.Resources) {
+	c := &s.cells[ci]
+	c.usedMem += r.MemoryMB
+	c.usedDisk += r.DiskMB
+	c.usedSlots++
+	c.insts = append(c.insts, instRef{lrp: l, index: idx})
+	l.cells[idx] = ci
+	l.res[idx] = r
+}
+
+func (s *State) unassign(l *lrp, idx int32, reason string) Removal {
+	ci := l.cells[idx]
+	c := &s.cells[ci]
+	r := l.res[idx]
+	c.usedMem -= r.MemoryMB
+	c.usedDisk -= r.DiskMB
+	c.usedSlots--
+	for i, ref := range c.insts {
+		if ref.lrp == l && ref.index == idx {
+			last := len(c.insts) - 1
+			c.insts[i] = c.insts[last]
+			c.insts = c.insts[:last]
+			break
+		}
+	}
+	l.cells[idx] = -1
+	return Removal{Instance: Instance{LRP: l.name, Index: int(idx), Cell: c.name, Resources: r}, Reason: reason}
+}
+
+func (s *State) assignTask(name string, ci int32, r model.Resources) {
+	c := &s.cells[ci]
+	c.usedMem += r.MemoryMB
+	c.usedDisk += r.DiskMB
+	c.usedSlots++
+	c.tasks = append(c.tasks, name)
+	s.tasks[name] = task{cell: ci, res: r}
+}
+
+// reconcile brings l to l.spec: scale down, evict instances that must move,
+// place what is missing. checkMatch re-checks that every instance's cell is
+// still in l.matching; callers that did not change l.matching since the last
+// check (cell loss, evacuation) skip that O(matching cells) pass.
+func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
+	n := l.spec.Instances
+	for i := n; i < len(l.cells); i++ {
+		if l.cells[i] >= 0 {
+			plan.Remove = append(plan.Remove, s.unassign(l, int32(i), "scale down"))
+		}
+	}
+	if len(l.cells) > n {
+		l.cells = l.cells[:n]
+		l.res = l.res[:n]
+	}
+	l.grow(n)
+	if checkMatch {
+		for _, ci := range l.matching {
+			s.mark[ci] = true
+		}
+	}
+	want := l.spec.Resources
+	var missing []int32
+	for i := range n {
+		ci := l.cells[i]
+		if ci < 0 {
+			missing = append(missing, int32(i))
+			continue
+		}
+		c := &s.cells[ci]
+		var reason string
+		switch {
+		case c.evacuating:
+			reason = "cell " + c.name + " is evacuating"
+		case checkMatch && !s.mark[ci]:
+			reason = "cell " + c.name + " no longer matches"
+		case l.res[i] != want:
+			dm, dd := want.MemoryMB-l.res[i].MemoryMB, want.DiskMB-l.res[i].DiskMB
+			if (dm > 0 && c.usedMem+dm > c.capMem) || (dd > 0 && c.usedDisk+dd > c.capDisk) {
+				reason = "cell " + c.name + " cannot fit the new resources"
+				break
+			}
+			c.usedMem += dm
+			c.usedDisk += dd
+			l.res[i] = want
+		}
+		if reason != "" {
+			plan.Remove = append(plan.Remove, s.unassign(l, int32(i), reason))
+			missing = append(missing, int32(i))
+		}
+	}
+	if checkMatch {
+		for _, ci := range l.matching {
+			s.mark[ci] = false
+		}
+	}
+	if len(missing) > 0 {
+		s.placeFn(s, l, missing, plan)
+	}
+}
+
+// fits reports whether cell ci can take one more instance needing r.
+func (s *State) fits(ci int32, r model.Resources) bool {
+	c := &s.cells[ci]
+	return !c.gone && !c.evacuating &&
+		c.usedMem+r.MemoryMB <= c.capMem &&
+		c.usedDisk+r.DiskMB <= c.capDisk &&
+		c.usedSlots < c.capSlots
+}
+
+// Score weights; see the package documentation.
+const (
+	weightMemory     = 0.5
+	weightDisk       = 0.25
+	weightContainers = 0.25
+)
+
+// scoreOf is the weighted utilisation cell ci would have after taking one
+// more instance needing r. Lower is better.
+func (s *State) scoreOf(ci int32, r model.Resources) float64 {
+	c := &s.cells[ci]
+	return weightMemory*float64(c.usedMem+r.MemoryMB)/float64(c.capMem) +
+		weightDisk*float64(c.usedDisk+r.DiskMB)/float64(c.capDisk) +
+		weightContainers*float64(c.usedSlots+1)/float64(c.capSlots)
+}
+
+func sortRemovals(rs []Removal) {
+	slices.SortFunc(rs, func(a, b Removal) int {
+		if c := cmp.Compare(a.LRP, b.LRP); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Index, b.Index)
+	})
+}
