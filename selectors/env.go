@@ -18,10 +18,10 @@ import (
 const (
 	// DefaultMaxEstimatedCost is the largest worst-case cost, estimated at
 	// compile time, that a selector may have.
-	DefaultMaxEstimatedCost = 10_000
+	DefaultMaxEstimatedCost = 5_000
 	// DefaultMaxRuntimeCost is the cost budget of one evaluation of one
 	// selector against one cell.
-	DefaultMaxRuntimeCost = 20_000
+	DefaultMaxRuntimeCost = 10_000
 	// MaxLabelsHint is the number of labels a cell is assumed to have at
 	// most when estimating cost.
 	MaxLabelsHint = 64
