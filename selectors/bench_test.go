@@ -240,18 +240,22 @@ func BenchmarkEval(b *testing.B) {
 		b.Run(e.name+"/match", func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				s.Match(&cells[i&63])
 				i++
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/eval")
 		})
 		b.Run(e.name+"/map-activation", func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
+			cpu0 := cpuTime()
 			for b.Loop() {
 				s.prg.Eval(map[string]any{"cell": &cells[i&63]})
 				i++
 			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/eval")
 		})
 	}
 }
