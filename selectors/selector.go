@@ -103,7 +103,15 @@ func (e *Env) Compile(expr string) (*Selector, error) {
 	if err != nil {
 		return nil, &CompileError{Expr: expr, Msg: fmt.Sprintf("plan: %v", err)}
 	}
-	return &Selector{expr: expr, prg: prg, fast: fast, fastOK: est.Max <= e.cfg.MaxRuntimeCost && !hasComprehension(ast.NativeRep().Expr()), cost: est.Max, pre: prechecks(ast.NativeRep().Expr())}, nil
+	root := ast.NativeRep().Expr()
+	return &Selector{
+		expr:   expr,
+		prg:    prg,
+		fast:   fast,
+		fastOK: est.Max <= e.cfg.MaxRuntimeCost && !hasComprehension(root),
+		cost:   est.Max,
+		pre:    prechecks(root),
+	}, nil
 }
 
 func costString(c uint64) string {
