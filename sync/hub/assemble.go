@@ -29,7 +29,9 @@ type Conflict struct {
 }
 
 // applyCell brings one cell's stored assignments to its intents, writing
-// only what changed.
+// only what changed. The write is handed to the group-commit writer and
+// finished in writeDone; while it is in flight the cell is not assembled
+// again (its cached revisions would be stale), only marked dirty.
 func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 	start := time.Now()
 	h.mu.Lock()
@@ -39,17 +41,40 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 		h.mu.Unlock()
 		return nil
 	}
+	if t.inflight[cell] {
+		t.dirty[cell] = true
+		h.mu.Unlock()
+		return nil
+	}
 	ops, next := h.assemble(t, cell)
+	if len(ops) > 0 {
+		t.inflight[cell] = true
+	}
 	h.mu.Unlock()
 	if len(ops) == 0 {
 		return nil
 	}
-	res, err := t.writer.Write(ctx, ops)
-	if err != nil {
-		return fmt.Errorf("write %d assignments of cell %s: %w", len(ops), cell, err)
-	}
+	t.writer.Submit(ctx, ops, func(res store.WriteResult, err error) {
+		h.writeDone(t, cell, ops, next, res, err, start)
+	})
+	return nil
+}
+
+// writeDone records the outcome of one cell's write and queues the cell
+// again when it changed meanwhile, lost a compare-and-swap, or failed.
+func (h *Hub) writeDone(t *term, cell string, ops []store.Op, next map[string]model.Assignment, res store.WriteResult, err error, start time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(t.inflight, cell)
+	again := t.dirty[cell]
+	delete(t.dirty, cell)
+	if err != nil {
+		if !errors.Is(err, context.Canceled) {
+			h.log.Warn("write assignments; retrying", "cell", cell, "ops", len(ops), "err", err)
+			t.apply.AddAfter(cell, time.Second)
+		}
+		return
+	}
 	conflicts := map[string]store.KV{}
 	for _, c := range res.Conflicts {
 		conflicts[c.Op.Key] = c.Current
@@ -76,6 +101,7 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 			} else {
 				srcs[src] = storedAssignment{a: a, rev: cur.ModRevision}
 			}
+			again = true
 			continue
 		}
 		written++
@@ -94,9 +120,11 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 		m.Wrote(written, bytes)
 	}
 	if len(res.Conflicts) > 0 {
-		return fmt.Errorf("cell %s: %d assignments changed under the hub; reloaded", cell, len(res.Conflicts))
+		h.log.Info("assignments changed under the hub; reloaded", "cell", cell, "keys", len(res.Conflicts))
 	}
-	return nil
+	if again {
+		t.apply.Add(cell)
+	}
 }
 
 // assemble computes the writes that bring a cell's stored assignments to its

@@ -122,9 +122,12 @@ type term struct {
 	stored map[string]map[string]storedAssignment
 	// written[cell] is the revision of the hub's last write to the cell.
 	written map[string]int64
-	tasks   map[string]taskEntry
-	actual  map[string]map[string]model.Actual
-	reports map[string]model.CellReport
+	// inflight cells have a write with the writer; dirty ones changed
+	// meanwhile and are assembled again when it lands.
+	inflight, dirty map[string]bool
+	tasks           map[string]taskEntry
+	actual          map[string]map[string]model.Actual
+	reports         map[string]model.CellReport
 	// unplaced and conflicts, by workload ID, for status.
 	unplaced  map[string][]placement.Unplaced
 	conflicts map[string][]Conflict
@@ -289,6 +292,8 @@ func (h *Hub) lead(ctx context.Context) error {
 		intents:        map[string]map[string][]model.Item{},
 		stored:         map[string]map[string]storedAssignment{},
 		written:        map[string]int64{},
+		inflight:       map[string]bool{},
+		dirty:          map[string]bool{},
 		tasks:          map[string]taskEntry{},
 		actual:         map[string]map[string]model.Actual{},
 		reports:        map[string]model.CellReport{},

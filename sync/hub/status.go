@@ -32,6 +32,8 @@ type Queues struct {
 	Fanout      int `json:"fanout"`
 	Apply       int `json:"apply"`
 	Convergence int `json:"convergence"`
+	// Writes counts cells whose write is waiting for etcd.
+	Writes int `json:"writes"`
 }
 
 // WorkloadStatus summarises one workload.
@@ -71,7 +73,8 @@ func (h *Hub) Status() Status {
 	}
 	st := Status{Leading: true, Commit: t.commit}
 	st.Queues = Queues{Fanout: t.fanout.Len() + t.fanout.InFlight(), Apply: t.apply.Len() + t.apply.InFlight(), Convergence: t.converge.Len() + t.converge.InFlight()}
-	st.Synced = st.Queues.Fanout == 0 && st.Queues.Apply == 0
+	st.Queues.Writes = len(t.inflight)
+	st.Synced = st.Queues.Fanout == 0 && st.Queues.Apply == 0 && st.Queues.Writes == 0
 
 	type counts struct{ running, crashed int }
 	byLRP := map[string]*counts{}

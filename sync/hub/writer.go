@@ -17,44 +17,45 @@ type writer struct {
 }
 
 type writeRequest struct {
-	ops   []store.Op
-	reply chan writeReply
-}
-
-type writeReply struct {
-	res store.WriteResult
-	err error
+	ops []store.Op
+	// done receives the result, on the flusher's goroutine.
+	done func(store.WriteResult, error)
 }
 
 func newWriter(c *store.Client, maxOps int) *writer {
-	return &writer{store: c, requests: make(chan *writeRequest), maxOps: maxOps}
+	// The buffer lets apply workers move on to the next cell while earlier
+	// cells' operations wait for a transaction: batches are then bounded by
+	// maxOps, not by the number of workers.
+	return &writer{store: c, requests: make(chan *writeRequest, 4096), maxOps: maxOps}
 }
 
-// Write submits ops and waits for their result: Revisions aligned with ops,
-// and the conflicts among them. It returns ctx's error if ctx ends first.
-func (w *writer) Write(ctx context.Context, ops []store.Op) (store.WriteResult, error) {
-	req := &writeRequest{ops: ops, reply: make(chan writeReply, 1)}
+// Submit queues ops; done is called with their result (Revisions aligned
+// with ops, and the conflicts among them) once they are written, or with
+// ctx's error. It blocks only while the buffer is full.
+func (w *writer) Submit(ctx context.Context, ops []store.Op, done func(store.WriteResult, error)) {
 	select {
-	case w.requests <- req:
+	case w.requests <- &writeRequest{ops: ops, done: done}:
 	case <-ctx.Done():
-		return store.WriteResult{}, ctx.Err()
-	}
-	select {
-	case r := <-req.reply:
-		return r.res, r.err
-	case <-ctx.Done():
-		return store.WriteResult{}, ctx.Err()
+		done(store.WriteResult{}, ctx.Err())
 	}
 }
 
-// run is one flusher; it returns when ctx ends.
+// run is one flusher; it returns when ctx ends, failing what is still
+// queued with ctx's error.
 func (w *writer) run(ctx context.Context) error {
 	for {
 		var batch []*writeRequest
 		n := 0
 		select {
 		case <-ctx.Done():
-			return nil
+			for {
+				select {
+				case req := <-w.requests:
+					req.done(store.WriteResult{}, ctx.Err())
+				default:
+					return nil
+				}
+			}
 		case req := <-w.requests:
 			batch, n = append(batch, req), len(req.ops)
 		}
@@ -98,6 +99,6 @@ func (w *writer) flush(ctx context.Context, batch []*writeRequest, n int) {
 			}
 		}
 		off += len(r.ops)
-		r.reply <- writeReply{res: out, err: err}
+		r.done(out, err)
 	}
 }
