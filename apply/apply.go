@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 )
 
@@ -276,9 +277,10 @@ func mergeMap(om map[string]any, had bool, in map[string]any, s *schemaNode) (ma
 			continue
 		}
 		if out == nil {
-			out = make(map[string]any, len(om)+1)
-			for ok, oval := range om {
-				out[ok] = oval
+			if om == nil {
+				out = make(map[string]any, len(in))
+			} else {
+				out = maps.Clone(om) // copies the table wholesale: far cheaper than re-inserting
 			}
 		}
 		out[k] = nv
