@@ -371,3 +371,45 @@ func TestDiffString(t *testing.T) {
 		t.Errorf("Diff(nil, nil) = %v", d)
 	}
 }
+
+// TestConcurrentApply applies one shared intent to one shared object from
+// several goroutines; run with -race it checks that Apply never writes to
+// what it is given.
+func TestConcurrentApply(t *testing.T) {
+	s := DefaultSchema("LRP")
+	base := mustCompile(t, "LRP", "w", lrpTree(1), s)
+	next := mustCompile(t, "LRP", "w", lrpTree(2), s)
+	res, err := Apply(nil, "set:a", base, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := res.Object
+	errs := make(chan error, 4)
+	for g := 0; g < 4; g++ {
+		go func() {
+			for i := 0; i < 50; i++ {
+				r, err := Apply(live, "set:a", next, Options{})
+				if err == nil && !r.Changed {
+					err = errors.New("apply of a changed intent reported no change")
+				}
+				if err == nil {
+					_, err = Apply(r.Object, "set:b", base, Options{Force: true})
+				}
+				if err == nil {
+					Remove(r.Object, "set:a")
+					Diff(live, r.Object, s)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 type Intent struct {
 	kind, name string
 	tree       map[string]any
+	root       cnode    // tree compiled for merging
 	fields     []string // sorted
 	hash       Hash
 	schema     *Schema
@@ -40,6 +41,7 @@ func Compile(kind, name string, tree map[string]any, schema *Schema) (*Intent, e
 		return nil, fmt.Errorf("compile intent of %s/%s: %w", kind, name, err)
 	}
 	sort.Strings(in.fields)
+	build(&in.root, in.tree, schema.rootNode())
 	in.hash = hashOf(in.tree)
 	return in, nil
 }
@@ -180,4 +182,50 @@ func collect(v any, path string, s *schemaNode, out *[]string) error {
 	}
 	*out = append(*out, path)
 	return nil
+}
+
+// cnode is an intent value compiled for merging: map keys sorted in a slice
+// (iterating a slice is several times cheaper than iterating a Go map) and
+// keyed lists resolved against the schema once instead of on every apply.
+type cnode struct {
+	kind  uint8
+	val   any      // the normalised value, shared into objects where nothing was
+	keys  []string // cMap: sorted keys
+	kids  []cnode  // cMap: children by key; cKeyed: items (cMap nodes)
+	field string   // cKeyed: key field
+	ikeys []any    // cKeyed: item key values
+}
+
+const (
+	cValue uint8 = iota // scalar or atomic list: replaced whole
+	cMap                // merged key by key
+	cKeyed              // merged item by item
+)
+
+// build compiles a normalised value that collect accepted into n.
+func build(n *cnode, v any, s *schemaNode) {
+	n.val = v
+	switch x := v.(type) {
+	case map[string]any:
+		n.kind = cMap
+		n.keys = make([]string, 0, len(x))
+		for k := range x {
+			n.keys = append(n.keys, k)
+		}
+		sort.Strings(n.keys)
+		n.kids = make([]cnode, len(n.keys))
+		for i, k := range n.keys {
+			build(&n.kids[i], x[k], s.child(k))
+		}
+	case []any:
+		if s == nil || s.key == "" {
+			return
+		}
+		n.kind, n.field = cKeyed, s.key
+		n.kids, n.ikeys = make([]cnode, len(x)), make([]any, len(x))
+		for i, it := range x {
+			build(&n.kids[i], it, s)
+			n.ikeys[i] = it.(map[string]any)[s.key]
+		}
+	}
 }

@@ -58,6 +58,11 @@ func normalize(v any, path string) (any, error) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, c := range x {
+			switch c.(type) {
+			case string, bool, int64, nil:
+				out[k] = c // already normal: skip the call and the path
+				continue
+			}
 			n, err := normalize(c, appendKey(path, k))
 			if err != nil {
 				return nil, err
