@@ -64,8 +64,8 @@ func TestCompile(t *testing.T) {
 			if !reflect.DeepEqual(in.Fields(), tt.want) {
 				t.Errorf("fields = %q, want %q", in.Fields(), tt.want)
 			}
-			if in.Hash() != HashTree(tt.tree) {
-				t.Errorf("Hash() = %v, HashTree = %v", in.Hash(), HashTree(tt.tree))
+			if in.Hash() != HashTree(tt.tree, keyed) {
+				t.Errorf("Hash() = %v, HashTree = %v", in.Hash(), HashTree(tt.tree, keyed))
 			}
 		})
 	}
@@ -88,15 +88,18 @@ func TestHashTree(t *testing.T) {
 		{name: "string vs number", tree: map[string]any{"data": map[string]any{"a": int64(1), "b": int64(2)}, "l": []any{"x", 1.5}}, want: false},
 		{name: "key moved down", tree: map[string]any{"data": map[string]any{"a": map[string]any{"1": nil}, "b": int64(2)}, "l": []any{"x", 1.5}}, want: false},
 	}
-	h := HashTree(base)
+	h := HashTree(base, nil)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := HashTree(tt.tree) == h; got != tt.want {
+			if got := HashTree(tt.tree, nil) == h; got != tt.want {
 				t.Errorf("equal hash = %v, want %v", got, tt.want)
 			}
 		})
 	}
-	if n := testing.AllocsPerRun(100, func() { HashTree(base) }); n != 0 {
+	if HashTree(base, DefaultSchema("LRP")) == h || HashTree(base, DefaultSchema("Config")) != h {
+		t.Error("a schema with keyed lists must change the hash, an empty one must not")
+	}
+	if n := testing.AllocsPerRun(100, func() { HashTree(base, nil) }); n != 0 {
 		t.Errorf("HashTree allocates %v times, want 0", n)
 	}
 }
@@ -278,6 +281,31 @@ func TestFromObject(t *testing.T) {
 				t.Errorf("fields = %q, want %q", in.Fields(), tt.want)
 			}
 		})
+	}
+}
+
+func TestInto(t *testing.T) {
+	two := int32(2)
+	lrp := &model.LRP{Header: model.Header{APIVersion: model.APIVersion, Kind: model.KindLRP, Metadata: model.Meta{Name: "web"}},
+		Spec: model.LRPSpec{Instances: &two, Process: model.Process{Image: "web:1", Env: map[string]string{"A": "1"},
+			Configs: []model.ConfigRef{{Name: "agent", MountPath: "/etc/agent"}}}}}
+	in, err := FromObject(lrp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Apply(nil, "set:a", in, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got model.LRP
+	if err := res.Object.Into(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(&got, lrp) {
+		t.Errorf("Into = %+v, want %+v", got, *lrp)
+	}
+	if err := res.Object.Into(&[]string{}); err == nil {
+		t.Error("Into a slice: want an error")
 	}
 }
 

@@ -248,7 +248,7 @@ func BenchmarkApply(b *testing.B) {
 			ratio(b, "noop", noop, smdNoop)
 		})
 		b.Run(o.name+"/noop-hashtree", loop(func() {
-			if !live.Current("set:base", HashTree(o.base)) {
+			if !live.Current("set:base", HashTree(o.base, schema)) {
 				b.Fatal("not current")
 			}
 		}))

@@ -142,7 +142,7 @@ func FuzzApply(f *testing.F) {
 			if err != nil {
 				t.Fatalf("step %d: compile %s: %v", step, render(tree), err)
 			}
-			if HashTree(tree) != in.Hash() {
+			if HashTree(tree, schema) != in.Hash() {
 				t.Fatalf("step %d: HashTree differs from the compiled hash", step)
 			}
 			force := op == 1

@@ -42,7 +42,7 @@ func Compile(kind, name string, tree map[string]any, schema *Schema) (*Intent, e
 	}
 	sort.Strings(in.fields)
 	build(&in.root, in.tree, schema.rootNode())
-	in.hash = hashOf(in.tree)
+	in.hash = hashOf(in.tree, schema)
 	return in, nil
 }
 
@@ -79,7 +79,8 @@ func (in *Intent) Kind() string { return in.kind }
 // Name returns the name of the object the intent is for.
 func (in *Intent) Name() string { return in.name }
 
-// Hash returns the intent's content hash, equal to HashTree of its tree.
+// Hash returns the intent's content hash, equal to HashTree of its tree
+// and schema.
 func (in *Intent) Hash() Hash {
 	if in == nil {
 		return 0
@@ -116,14 +117,21 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// HashTree returns the content hash of a value tree as Compile would compute
-// it, without compiling: callers holding only a tree can check
-// Object.Current before paying for Compile. It allocates nothing. Map key
-// order does not matter; integral numbers hash alike whatever their Go type.
-func HashTree(tree map[string]any) Hash { return hashOf(tree) }
+// HashTree returns the content hash of a value tree under a schema (which
+// may be nil) as Compile would compute it, without compiling: callers
+// holding only a tree can check Object.Current before paying for Compile.
+// It allocates nothing. Map key order does not matter; integral numbers hash
+// alike whatever their Go type. The schema takes part so that a schema change
+// makes every stored intent look new and get re-applied under it. The hash
+// is stored: changing its algorithm costs one rewrite of every object.
+func HashTree(tree map[string]any, schema *Schema) Hash { return hashOf(tree, schema) }
 
-func hashOf(tree map[string]any) Hash {
-	h := Hash(mix(hashValue(fnvOffset, tree)))
+func hashOf(tree map[string]any, schema *Schema) Hash {
+	var sum uint64
+	if schema != nil {
+		sum = schema.sum
+	}
+	h := Hash(mix(hashValue(fnvOffset, tree) ^ sum))
 	if h == 0 {
 		h = 1
 	}
