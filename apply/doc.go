@@ -56,8 +56,13 @@
 // never modify their inputs: they return new Objects sharing unchanged
 // subtrees with the old ones (intent subtrees are shared too), so any number
 // of goroutines may apply to different objects, or read the same one,
-// without locks. Callers must not modify a tree after handing it to Compile's
-// result, nor an Object's Value or Managers.
+// without locks. Compile copies the tree it is given; the trees handed out
+// (Intent.Tree, Object.Value, Manager.Fields) are shared and must never be
+// modified.
+//
+// Field sets shared between an Intent and the Objects it was applied to cost
+// memory once; Objects decoded from etcd carry their own copies until their
+// manager applies again.
 //
 // # Usage
 //
