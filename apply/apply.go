@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 )
 
@@ -125,7 +126,7 @@ func applyChanged(live *Object, manager string, in *Intent, opts Options) (Resul
 	// Drop first, then merge: a field the manager turns from a scalar into a
 	// map must be removed before its new children are set.
 	val, treeChanged := w.removeFields(old, minus(oldFields, in.fields))
-	val, merged := mergeMap(val, true, in.tree, in.schema.rootNode())
+	val, merged := mergeMap(val, &in.root)
 	treeChanged = treeChanged || merged
 
 	var conflicts []Conflict
@@ -263,85 +264,76 @@ func Remove(live *Object, manager string) Result {
 	return Result{Changed: true, Object: &Object{Kind: live.Kind, Name: live.Name, Value: val, Managers: ms}}
 }
 
-// mergeMap merges intent map in into om (had: om is an existing map, not a
-// missing field or a value of another type) and reports whether the result
-// differs. Maps are copied only on the first change, so an unchanged subtree
-// costs comparisons and no allocation.
-func mergeMap(om map[string]any, had bool, in map[string]any, s *schemaNode) (map[string]any, bool) {
+// mergeNode merges compiled intent node n into old (has: old exists) and
+// reports whether the result differs. Maps and lists are copied only on the
+// first change, so an unchanged subtree costs comparisons and no allocation;
+// where nothing was, the intent's own (immutable) subtree is shared.
+func mergeNode(old any, has bool, n *cnode) (any, bool) {
+	switch n.kind {
+	case cMap:
+		om, isMap := old.(map[string]any)
+		if !has || !isMap {
+			return n.val, true
+		}
+		return mergeMap(om, n)
+	case cKeyed:
+		ol, isList := old.([]any)
+		if !has || !isList {
+			return n.val, true
+		}
+		return mergeKeyed(ol, n)
+	}
+	if has && equal(old, n.val) {
+		return old, false
+	}
+	return n.val, true
+}
+
+func mergeMap(om map[string]any, n *cnode) (map[string]any, bool) {
 	var out map[string]any
-	for k, v := range in {
+	for i, k := range n.keys {
 		ov, has := om[k]
-		nv, ch := mergeValue(ov, has, v, s.child(k))
+		nv, ch := mergeNode(ov, has, &n.kids[i])
 		if !ch {
 			continue
 		}
 		if out == nil {
-			out = make(map[string]any, len(om)+1)
-			for ok, oval := range om {
-				out[ok] = oval
+			out = maps.Clone(om) // copies the table wholesale: far cheaper than re-inserting
+			if out == nil {
+				out = make(map[string]any, len(n.keys))
 			}
 		}
 		out[k] = nv
 	}
-	if out != nil {
-		return out, true
-	}
-	if had {
+	if out == nil {
 		return om, false
 	}
-	return map[string]any{}, true
-}
-
-func mergeValue(old any, has bool, in any, s *schemaNode) (any, bool) {
-	switch x := in.(type) {
-	case map[string]any:
-		om, isMap := old.(map[string]any)
-		return mergeMap(om, has && isMap, x, s)
-	case []any:
-		if s != nil && s.key != "" {
-			return mergeKeyed(old, has, x, s)
-		}
-	}
-	if has && equal(old, in) {
-		return old, false
-	}
-	return in, true
+	return out, true
 }
 
 // mergeKeyed merges a keyed list item by item: existing items keep their
 // place, new ones are appended in intent order, items the intent does not
 // mention are left alone (removing them is removeFields' job).
-func mergeKeyed(old any, has bool, in []any, s *schemaNode) (any, bool) {
-	ol, isList := old.([]any)
-	if !has || !isList {
-		out := make([]any, 0, len(in))
-		for _, it := range in {
-			m, _ := mergeMap(nil, false, it.(map[string]any), s)
-			out = append(out, m)
-		}
-		return out, true
-	}
+func mergeKeyed(ol []any, n *cnode) ([]any, bool) {
 	var out []any
-	for _, it := range in {
-		im := it.(map[string]any)
-		i := findItem(ol, s.key, im[s.key])
-		if i < 0 {
+	for i := range n.kids {
+		item := &n.kids[i]
+		j := findItem(ol, n.field, n.ikeys[i])
+		if j < 0 {
 			if out == nil {
-				out = append(make([]any, 0, len(ol)+len(in)), ol...)
+				out = append(make([]any, 0, len(ol)+len(n.kids)), ol...)
 			}
-			m, _ := mergeMap(nil, false, im, s)
-			out = append(out, m)
+			out = append(out, item.val)
 			continue
 		}
-		om, _ := ol[i].(map[string]any)
-		nm, ch := mergeMap(om, true, im, s)
+		nm, ch := mergeMap(ol[j].(map[string]any), item)
 		if !ch {
 			continue
 		}
 		if out == nil {
-			out = append(make([]any, 0, len(ol)+len(in)), ol...)
+			out = append(make([]any, 0, len(ol)+len(n.kids)), ol...)
 		}
-		out[i] = nm
+		out[j] = nm
 	}
 	if out == nil {
 		return ol, false

@@ -17,6 +17,7 @@ import (
 type Intent struct {
 	kind, name string
 	tree       map[string]any
+	root       cnode    // tree compiled for merging
 	fields     []string // sorted
 	hash       Hash
 	schema     *Schema
@@ -40,7 +41,8 @@ func Compile(kind, name string, tree map[string]any, schema *Schema) (*Intent, e
 		return nil, fmt.Errorf("compile intent of %s/%s: %w", kind, name, err)
 	}
 	sort.Strings(in.fields)
-	in.hash = hashOf(in.tree)
+	build(&in.root, in.tree, schema.rootNode())
+	in.hash = hashOf(in.tree, schema)
 	return in, nil
 }
 
@@ -77,7 +79,8 @@ func (in *Intent) Kind() string { return in.kind }
 // Name returns the name of the object the intent is for.
 func (in *Intent) Name() string { return in.name }
 
-// Hash returns the intent's content hash, equal to HashTree of its tree.
+// Hash returns the intent's content hash, equal to HashTree of its tree
+// and schema.
 func (in *Intent) Hash() Hash {
 	if in == nil {
 		return 0
@@ -114,14 +117,21 @@ func (h *Hash) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// HashTree returns the content hash of a value tree as Compile would compute
-// it, without compiling: callers holding only a tree can check
-// Object.Current before paying for Compile. It allocates nothing. Map key
-// order does not matter; integral numbers hash alike whatever their Go type.
-func HashTree(tree map[string]any) Hash { return hashOf(tree) }
+// HashTree returns the content hash of a value tree under a schema (which
+// may be nil) as Compile would compute it, without compiling: callers
+// holding only a tree can check Object.Current before paying for Compile.
+// It allocates nothing. Map key order does not matter; integral numbers hash
+// alike whatever their Go type. The schema takes part so that a schema change
+// makes every stored intent look new and get re-applied under it. The hash
+// is stored: changing its algorithm costs one rewrite of every object.
+func HashTree(tree map[string]any, schema *Schema) Hash { return hashOf(tree, schema) }
 
-func hashOf(tree map[string]any) Hash {
-	h := Hash(mix(hashValue(fnvOffset, tree)))
+func hashOf(tree map[string]any, schema *Schema) Hash {
+	var sum uint64
+	if schema != nil {
+		sum = schema.sum
+	}
+	h := Hash(mix(hashValue(fnvOffset, tree) ^ sum))
 	if h == 0 {
 		h = 1
 	}
@@ -180,4 +190,50 @@ func collect(v any, path string, s *schemaNode, out *[]string) error {
 	}
 	*out = append(*out, path)
 	return nil
+}
+
+// cnode is an intent value compiled for merging: map keys sorted in a slice
+// (iterating a slice is several times cheaper than iterating a Go map) and
+// keyed lists resolved against the schema once instead of on every apply.
+type cnode struct {
+	kind  uint8
+	val   any      // the normalised value, shared into objects where nothing was
+	keys  []string // cMap: sorted keys
+	kids  []cnode  // cMap: children by key; cKeyed: items (cMap nodes)
+	field string   // cKeyed: key field
+	ikeys []any    // cKeyed: item key values
+}
+
+const (
+	cValue uint8 = iota // scalar or atomic list: replaced whole
+	cMap                // merged key by key
+	cKeyed              // merged item by item
+)
+
+// build compiles a normalised value that collect accepted into n.
+func build(n *cnode, v any, s *schemaNode) {
+	n.val = v
+	switch x := v.(type) {
+	case map[string]any:
+		n.kind = cMap
+		n.keys = make([]string, 0, len(x))
+		for k := range x {
+			n.keys = append(n.keys, k)
+		}
+		sort.Strings(n.keys)
+		n.kids = make([]cnode, len(n.keys))
+		for i, k := range n.keys {
+			build(&n.kids[i], x[k], s.child(k))
+		}
+	case []any:
+		if s == nil || s.key == "" {
+			return
+		}
+		n.kind, n.field = cKeyed, s.key
+		n.kids, n.ikeys = make([]cnode, len(x)), make([]any, len(x))
+		for i, it := range x {
+			build(&n.kids[i], it, s)
+			n.ikeys[i] = it.(map[string]any)[s.key]
+		}
+	}
 }

@@ -84,6 +84,20 @@ func (o *Object) Encode() ([]byte, error) {
 	return b, nil
 }
 
+// Into stores the object's value in v, typically a pointer to a model type
+// (*model.LRP, *model.Config), through its JSON form: what a cell agent
+// needs to act on the object.
+func (o *Object) Into(v any) error {
+	data, err := json.Marshal(o.Value)
+	if err != nil {
+		return fmt.Errorf("encode value of %s/%s: %w", o.Kind, o.Name, err)
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode value of %s/%s into %T: %w", o.Kind, o.Name, v, err)
+	}
+	return nil
+}
+
 // Decode parses an object Encode produced, normalises its value and checks
 // its managed fields. It returns an error wrapping ErrInvalid for malformed
 // content.

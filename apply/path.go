@@ -2,6 +2,7 @@ package apply
 
 import (
 	"fmt"
+	"maps"
 	"sort"
 	"strconv"
 	"strings"
@@ -269,10 +270,7 @@ func without(node any, full string, off int, keep func(string) bool) (any, bool,
 		}
 		child, drop = nc, prune
 	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
+	out := maps.Clone(m)
 	if drop {
 		delete(out, s.key)
 	} else {

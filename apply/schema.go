@@ -14,6 +14,7 @@ import (
 type Schema struct {
 	root *schemaNode
 	keys map[string]string
+	sum  uint64 // fingerprint of keys, part of intent hashes
 }
 
 // schemaNode is one map key on the way to keyed lists. Items of a keyed
@@ -67,6 +68,7 @@ func NewSchema(lists map[string]string) (*Schema, error) {
 		}
 		n.key = field
 		s.keys[p] = field
+		s.sum = mix(hashString(hashString(s.sum^fnvOffset, p), field))
 	}
 	return s, nil
 }

@@ -58,6 +58,11 @@ func normalize(v any, path string) (any, error) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, c := range x {
+			switch c.(type) {
+			case string, bool, int64, nil:
+				out[k] = c // already normal: skip the call and the path
+				continue
+			}
 			n, err := normalize(c, appendKey(path, k))
 			if err != nil {
 				return nil, err
@@ -171,7 +176,15 @@ const (
 
 func hashByte(h uint64, b byte) uint64 { return (h ^ uint64(b)) * fnvPrime }
 
+// hashString folds s into h eight bytes at a time (the shift pulls the high
+// bits the multiplication produces back down), then byte by byte.
 func hashString(h uint64, s string) uint64 {
+	for ; len(s) >= 8; s = s[8:] {
+		w := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		h = (h ^ w) * fnvPrime
+		h ^= h >> 29
+	}
 	for i := 0; i < len(s); i++ {
 		h = (h ^ uint64(s[i])) * fnvPrime
 	}
