@@ -1,0 +1,137 @@
+package cell
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
+)
+
+// ShutdownMode says what Run does with the cell's work when its context ends.
+type ShutdownMode int
+
+const (
+	// Evacuate marks the cell evacuating, waits up to EvacuationTimeout for
+	// the hub to take the cell's LRPs away, stops every container and
+	// revokes the lease. It is the default.
+	Evacuate ShutdownMode = iota
+	// Detach leaves containers running and the lease to expire, for an
+	// in-place restart of the agent: the next agent adopts the containers.
+	Detach
+)
+
+// Defaults of Config.
+const (
+	DefaultLeaseTTL          = 10 * time.Second
+	DefaultEvacuationTimeout = 30 * time.Second
+	DefaultFlushInterval     = 50 * time.Millisecond
+	DefaultImmediateRestarts = 3
+	DefaultStopTimeout       = 10 * time.Second
+	DefaultRetryInterval     = time.Second
+)
+
+// Config describes one cell agent. Start from Default-like zero values: every
+// zero field takes the default named in its comment.
+type Config struct {
+	// Name is the cell's name, a DNS label. Required.
+	Name string
+	// Zone is the cell's failure domain; may be empty.
+	Zone string
+	// Labels are the cell's attributes for selectors.
+	Labels map[string]string
+	// Capacity is what the cell offers; every field must be > 0.
+	Capacity model.Capacity
+	// Version is the agent's version, registered with the cell.
+	Version string
+	// StateDir holds materialised Configs and Task output. Required when a
+	// workload mounts a Config.
+	StateDir string
+	// LeaseTTL is the registration lease's time to live; default 10s.
+	LeaseTTL time.Duration
+	// Shutdown is what happens to the cell's work when Run's context ends;
+	// default Evacuate.
+	Shutdown ShutdownMode
+	// EvacuationTimeout bounds the wait for the hub to re-place the cell's
+	// LRPs during an Evacuate shutdown; default 30s.
+	EvacuationTimeout time.Duration
+	// FlushInterval is how long actual-state changes are collected before
+	// they are written in one batch; default 50ms.
+	FlushInterval time.Duration
+	// ImmediateRestarts is how many crashes of an LRP instance are restarted
+	// at once; later ones wait for the hub to rewrite the instance's
+	// assignment. Default 3; negative means none.
+	ImmediateRestarts int
+	// StopTimeout bounds stopping one container; default 10s.
+	StopTimeout time.Duration
+	// RetryInterval is the pause before retrying a failed etcd or runtime
+	// call; default 1s.
+	RetryInterval time.Duration
+}
+
+// Deps are the agent's collaborators.
+type Deps struct {
+	// Store is the etcd client. Required.
+	Store *store.Client
+	// Runtime runs the containers. Required.
+	Runtime Runtime
+	// Logger receives the agent's log; default discards.
+	Logger *slog.Logger
+	// Clock drives timers; default the real clock.
+	Clock clockwork.Clock
+	// Registerer receives the agent's metrics, labelled with the cell's
+	// name; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+func (c *Config) validate() error {
+	rec := model.Cell{Name: c.Name, Zone: c.Zone, Labels: c.Labels, Capacity: c.Capacity}
+	if err := rec.Validate(); err != nil {
+		return fmt.Errorf("cell config: %w", err)
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.LeaseTTL < time.Second {
+		return fmt.Errorf("cell config: lease TTL %s is under 1s", c.LeaseTTL)
+	}
+	if c.EvacuationTimeout == 0 {
+		c.EvacuationTimeout = DefaultEvacuationTimeout
+	}
+	if c.FlushInterval == 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.ImmediateRestarts == 0 {
+		c.ImmediateRestarts = DefaultImmediateRestarts
+	}
+	if c.StopTimeout == 0 {
+		c.StopTimeout = DefaultStopTimeout
+	}
+	if c.RetryInterval == 0 {
+		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.Shutdown != Evacuate && c.Shutdown != Detach {
+		return fmt.Errorf("cell config: unknown shutdown mode %d", c.Shutdown)
+	}
+	return nil
+}
+
+func (d *Deps) validate() error {
+	if d.Store == nil {
+		return fmt.Errorf("cell deps: store is required")
+	}
+	if d.Runtime == nil {
+		return fmt.Errorf("cell deps: runtime is required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Clock == nil {
+		d.Clock = clockwork.NewRealClock()
+	}
+	return nil
+}

@@ -1,0 +1,69 @@
+// Package cell is the cell agent: it registers a worker machine in etcd,
+// runs what the hub assigns to the cell through a container Runtime, and
+// reports the actual state back.
+//
+// # What it owns
+//
+// Under the keys of package store, for its own cell only:
+//   - cells/<cell>: the model.Cell registration, under a lease kept alive
+//     for the life of the agent and granted anew after a lost session;
+//   - actual/<cell>/<InstanceID>: a model.Actual per LRP instance, and
+//     actual/<cell>/agent: the model.CellReport, both under the lease,
+//     batched (one write per FlushInterval) and written only on change;
+//   - the RUNNING and COMPLETED transitions of tasks/<task> records the hub
+//     created PENDING for the cell, each a compare-and-swap.
+//
+// It reads desired/<cell>/... (model.Assignment values, one per source) and
+// the content-addressed bodies at specs/<hash>, which it caches by hash.
+// On the machine it owns the containers labelled with its cell (LabelCell)
+// and the Config files under Config.StateDir.
+//
+// # What the hub writes for the cell to act
+//
+//   - an LRP instance: an Item{Kind: LRP, Spec: hash, Indexes} in any
+//     assignment of the cell, with the body at specs/<hash>. The cell runs
+//     one container per index. After ImmediateRestarts crashes an instance
+//     stays CRASHED until the hub rewrites one of the desired keys carrying
+//     it (a Put, even with the same value), which restarts it once more.
+//   - a Task: the record tasks/<name> with State PENDING and Cell set to the
+//     cell, plus an Item{Kind: Task}. The agent waits for the record if the
+//     item comes first.
+//   - a Config: an Item{Kind: Config}; it is materialised as files (one per
+//     key under <StateDir>/configs/<name>-<hash>) only when a container
+//     references it with a mountPath, and restarts the containers that
+//     reference it when its body changes.
+//
+// # Lifecycle
+//
+// New checks the Config; Run registers the cell, lists the runtime's
+// containers for adoption (a restarted agent takes over running containers
+// whose labels match, instead of starting duplicates), then watches the
+// desired prefix and reconciles each change: start missing instances, stop
+// removed ones, replace changed ones. Each instance is owned by one runner
+// goroutine: LRP instances go CLAIMED → RUNNING (once the health check, if
+// any, passes) → CRASHED; the first ImmediateRestarts crashes restart at
+// once. A Task is claimed PENDING → RUNNING, run once and recorded
+// COMPLETED; a RUNNING record of this cell whose container is gone after an
+// agent restart is completed as failed (ReasonLost), never run again.
+//
+// When Run's context ends the agent either evacuates (the default: mark the
+// cell evacuating, wait for the hub to take its LRPs, stop everything and
+// revoke the lease) or detaches (leave containers running for the next
+// agent). Run returns after all its goroutines have exited.
+//
+// Containers use the host's network unless a workload says network: none,
+// in which case they get a private network namespace with loopback only; a
+// TCP health check needs the host network.
+//
+// # Usage
+//
+//	rt := sim.New(nil) // or containerd.New(...)
+//	agent, err := cell.New(cell.Config{
+//		Name: "c1", Zone: "z1", StateDir: "/var/lib/cellsync",
+//		Capacity: model.Capacity{MemoryMB: 8192, DiskMB: 51200, Containers: 100},
+//	}, cell.Deps{Store: st, Runtime: rt, Logger: log, Registerer: reg})
+//	if err != nil {
+//		return err
+//	}
+//	return agent.Run(ctx)
+package cell

@@ -1,0 +1,280 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cellsync/cellsync/model"
+)
+
+// crashReset is how long an instance must run for its crash count to start
+// again from zero (Diego's rule).
+const crashReset = 5 * time.Minute
+
+// Health check defaults for fields a workload leaves at zero.
+const (
+	defaultCheckInterval  = 10 * time.Second
+	defaultCheckTimeout   = time.Second
+	defaultCheckThreshold = 3
+)
+
+// runner owns one instance (an LRP index or a Task) and its container, from
+// start to removal, in one goroutine.
+type runner struct {
+	id      string // model.InstanceID
+	cid     string // container ID
+	version string
+	isTask  bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	// kill says that the container goes when the runner stops; otherwise
+	// (Detach) it is left running for the next agent to adopt.
+	kill atomic.Bool
+	// reason says why a killed Task did not complete by itself.
+	reason atomic.Pointer[string]
+	// bump wakes an instance that stopped restarting after repeated crashes.
+	bump    chan struct{}
+	bumpRev int64
+}
+
+// stop ends the runner; with kill its container is removed too. It does not
+// wait: see runner.done.
+func (r *runner) stop(kill bool, reason string) {
+	r.kill.Store(kill)
+	r.reason.Store(&reason)
+	r.cancel()
+}
+
+// exitResult is what Runtime.Wait returned.
+type exitResult struct {
+	exit Exit
+	err  error
+}
+
+// waitExit runs Runtime.Wait in a goroutine owned by the caller, who must
+// call the returned stop function before returning.
+func (a *Agent) waitExit(ctx context.Context, cid string) (<-chan exitResult, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	ch := make(chan exitResult, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e, err := a.rt.Wait(ctx, cid)
+		ch <- exitResult{exit: e, err: err}
+	}()
+	return ch, func() { cancel(); <-done }
+}
+
+// crash is how one run of an LRP instance ended.
+type crash struct {
+	code   int
+	reason string
+}
+
+// runLRP keeps one LRP instance running: start (or adopt), health-check,
+// report, and restart after the first crashes.
+func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Container, crashes int) {
+	defer close(r.done)
+	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash}
+	for {
+		var runningSince time.Time
+		c, started := a.startLRP(ctx, r, w, base, adopted, crashes)
+		adopted = nil
+		if started {
+			c, runningSince = a.monitor(ctx, r, w, base, crashes)
+		}
+		if ctx.Err() != nil {
+			a.finish(r)
+			return
+		}
+		if !runningSince.IsZero() && a.clock.Since(runningSince) >= crashReset {
+			crashes = 0
+		}
+		crashes++
+		a.m.crashes.Inc()
+		a.log.Info("instance crashed", "cell", a.cfg.Name, "instance", r.id, "crashes", crashes, "exit", c.code, "reason", c.reason)
+		a.removeContainer(ctx, r.cid)
+		// A bump that arrived while the instance ran is not for this crash.
+		select {
+		case <-r.bump:
+		default:
+		}
+		act := base
+		act.State, act.CrashCount, act.ExitStatus, act.Reason = model.StateCrashed, crashes, c.code, c.reason
+		a.rep.set(r.id, act)
+		if crashes <= a.cfg.ImmediateRestarts {
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			a.finish(r)
+			return
+		case <-r.bump:
+			a.log.Info("instance restart asked by the hub", "cell", a.cfg.Name, "instance", r.id)
+		}
+	}
+}
+
+// startLRP starts the instance's container, or adopts a running one; it
+// returns false and the failure when no container runs.
+func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.Actual, adopted *Container, crashes int) (crash, bool) {
+	if adopted != nil {
+		a.log.Info("adopt container", "cell", a.cfg.Name, "instance", r.id, "container", r.cid)
+		return crash{}, true
+	}
+	act := base
+	act.State, act.CrashCount = model.StateClaimed, crashes
+	if prev, ok := a.rep.get(r.id); ok && prev.State == model.StateCrashed {
+		act.ExitStatus, act.Reason = prev.ExitStatus, prev.Reason
+	}
+	a.rep.set(r.id, act)
+	t0 := a.clock.Now()
+	spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.lrp.Spec.Process, w.configs)
+	if err != nil {
+		return crash{code: -1, reason: fmt.Sprintf("prepare container: %v", err)}, false
+	}
+	// A container left by an earlier run of this instance (crashed, or of
+	// an older version) holds the ID.
+	a.removeContainer(ctx, r.cid)
+	if err := a.rt.Start(ctx, spec); err != nil {
+		return crash{code: -1, reason: fmt.Sprintf("start container: %v", err)}, false
+	}
+	a.m.startLatency.Observe(a.clock.Since(t0).Seconds())
+	return crash{}, true
+}
+
+// monitor follows a started container until it exits, its health check
+// fails too often, or ctx ends. It reports RUNNING once the container is
+// healthy and returns when that was.
+func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Actual, crashes int) (crash, time.Time) {
+	exits, stopWait := a.waitExit(ctx, r.cid)
+	defer stopWait()
+	act := base
+	act.ContainerID, act.CrashCount = r.cid, crashes
+	hc := w.lrp.Spec.HealthCheck
+	var runningSince time.Time
+	running := func() {
+		runningSince = a.clock.Now()
+		act.State, act.Reason = model.StateRunning, ""
+		a.rep.set(r.id, act)
+	}
+	if hc == nil {
+		running()
+		select {
+		case <-ctx.Done():
+			return crash{}, runningSince
+		case res := <-exits:
+			return exitCrash(res), runningSince
+		}
+	}
+	act.State = model.StateClaimed
+	a.rep.set(r.id, act)
+	interval, timeout, threshold := checkParams(hc)
+	failures := 0
+	next := time.Duration(0) // the first check runs at once
+	for {
+		t := a.clock.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return crash{}, runningSince
+		case res := <-exits:
+			t.Stop()
+			return exitCrash(res), runningSince
+		case <-t.Chan():
+		}
+		next = interval
+		err := a.check(ctx, r.cid, hc, w.lrp.Spec.Network, timeout)
+		if ctx.Err() != nil {
+			return crash{}, runningSince
+		}
+		if err == nil {
+			failures = 0
+			if runningSince.IsZero() {
+				running()
+			}
+			continue
+		}
+		failures++
+		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
+		if failures >= threshold {
+			a.removeContainer(ctx, r.cid)
+			return crash{code: -1, reason: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
+		}
+	}
+}
+
+func exitCrash(res exitResult) crash {
+	if res.err != nil {
+		return crash{code: -1, reason: fmt.Sprintf("wait for container: %v", res.err)}
+	}
+	return crash{code: res.exit.Code, reason: fmt.Sprintf("exited with status %d", res.exit.Code)}
+}
+
+func checkParams(hc *model.HealthCheck) (interval, timeout time.Duration, threshold int) {
+	interval, timeout, threshold = defaultCheckInterval, defaultCheckTimeout, defaultCheckThreshold
+	if hc.IntervalSeconds > 0 {
+		interval = time.Duration(hc.IntervalSeconds) * time.Second
+	}
+	if hc.TimeoutSeconds > 0 {
+		timeout = time.Duration(hc.TimeoutSeconds) * time.Second
+	}
+	if hc.FailureThreshold > 0 {
+		threshold = hc.FailureThreshold
+	}
+	return interval, timeout, threshold
+}
+
+// errCheckFailed is a health check command that ran and failed.
+var errCheckFailed = errors.New("health check command failed")
+
+// check runs one health check with its timeout.
+func (a *Agent) check(ctx context.Context, cid string, hc *model.HealthCheck, network string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if len(hc.Exec) > 0 {
+		code, err := a.rt.Exec(ctx, cid, hc.Exec)
+		if err != nil {
+			return fmt.Errorf("exec %v: %w", hc.Exec, err)
+		}
+		if code != 0 {
+			return fmt.Errorf("exec %v: %w with status %d", hc.Exec, errCheckFailed, code)
+		}
+		return nil
+	}
+	if network == model.NetworkNone {
+		return fmt.Errorf("tcp check of port %d: a container with network none has no port to check; use an exec check", hc.TCPPort)
+	}
+	if err := a.rt.CheckPort(ctx, cid, hc.TCPPort); err != nil {
+		return fmt.Errorf("tcp check of port %d: %w", hc.TCPPort, err)
+	}
+	return nil
+}
+
+// removeContainer stops and removes a container, bounded by StopTimeout
+// and carried out even when ctx has ended.
+func (a *Agent) removeContainer(ctx context.Context, cid string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StopTimeout)
+	defer cancel()
+	if err := a.rt.Stop(ctx, cid); err != nil {
+		a.log.Warn("stop container", "cell", a.cfg.Name, "container", cid, "err", err)
+	}
+}
+
+// finish ends a stopped LRP runner: with kill, its container and its
+// actual state go; without, both stay for the next agent.
+func (a *Agent) finish(r *runner) {
+	if !r.kill.Load() {
+		return
+	}
+	a.removeContainer(context.Background(), r.cid)
+	a.rep.remove(r.id)
+}
+
+// labels are the container labels of a runner's instance.
+func (a *Agent) labels(r *runner) map[string]string {
+	return map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+}

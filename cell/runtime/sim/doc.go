@@ -1,0 +1,11 @@
+// Package sim is a simulated cell.Runtime: containers live in memory, start
+// instantly and exit as their Behavior says. The agent drives it through the
+// same code paths as a real runtime, which is what lets one process host the
+// scale test's 1,000 synthetic cells.
+//
+// A Runtime is created empty with New and used by one agent (or by a test
+// that plays a crash with Kill). It owns no goroutine.
+//
+//	rt := sim.New(nil) // DefaultBehavior: env CELLSYNC_SIM_EXIT etc.
+//	agent, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt})
+package sim

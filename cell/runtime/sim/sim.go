@@ -1,0 +1,245 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cellsync/cellsync/cell"
+)
+
+// Environment variables a workload sets to steer the default Behavior.
+const (
+	// EnvExit makes the process exit at once with the given status.
+	EnvExit = "CELLSYNC_SIM_EXIT"
+	// EnvOutput is what the process prints.
+	EnvOutput = "CELLSYNC_SIM_OUTPUT"
+	// EnvUnhealthy, set to any value, makes every health check fail.
+	EnvUnhealthy = "CELLSYNC_SIM_UNHEALTHY"
+)
+
+// Behavior is how one simulated container acts.
+type Behavior struct {
+	// Exit makes the process end right after it starts, with Code.
+	Exit bool
+	Code int
+	// Output is the process's output.
+	Output string
+	// Unhealthy makes health checks fail.
+	Unhealthy bool
+	// StartErr, when set, makes Start fail.
+	StartErr error
+}
+
+// DefaultBehavior reads a container's Behavior from its environment (see
+// EnvExit, EnvOutput, EnvUnhealthy). Without them a container that keeps
+// output (a Task) exits 0 at once, printing its command's arguments, and
+// any other container runs until stopped.
+func DefaultBehavior(spec cell.ContainerSpec) Behavior {
+	var b Behavior
+	env := map[string]string{}
+	for _, kv := range spec.Env {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if s, ok := env[EnvExit]; ok {
+		b.Exit = true
+		if n, err := strconv.Atoi(s); err == nil {
+			b.Code = n
+		}
+	} else if spec.Output {
+		b.Exit = true
+		if len(spec.Command) > 1 {
+			b.Output = strings.Join(spec.Command[1:], " ") + "\n"
+		}
+	}
+	if s, ok := env[EnvOutput]; ok {
+		b.Output = s
+	}
+	_, b.Unhealthy = env[EnvUnhealthy]
+	return b
+}
+
+// Runtime is an in-process cell.Runtime whose containers start and exit
+// instantly, as their Behavior says. It is safe for concurrent use.
+type Runtime struct {
+	behave func(cell.ContainerSpec) Behavior
+
+	mu     sync.Mutex
+	cs     map[string]*container
+	starts int
+}
+
+type container struct {
+	spec     cell.ContainerSpec
+	behavior Behavior
+	exit     cell.Exit
+	done     chan struct{}
+}
+
+func (c *container) running() bool {
+	select {
+	case <-c.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// New returns an empty simulated runtime; behave decides how each container
+// acts (nil: DefaultBehavior).
+func New(behave func(cell.ContainerSpec) Behavior) *Runtime {
+	if behave == nil {
+		behave = DefaultBehavior
+	}
+	return &Runtime{behave: behave, cs: map[string]*container{}}
+}
+
+// Name implements cell.Runtime.
+func (r *Runtime) Name() string { return "sim" }
+
+// Start implements cell.Runtime.
+func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) error {
+	b := r.behave(spec)
+	if b.StartErr != nil {
+		return fmt.Errorf("start %s: %w", spec.ID, b.StartErr)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.cs[spec.ID]; ok {
+		return fmt.Errorf("start %s: container exists", spec.ID)
+	}
+	spec.Labels = maps.Clone(spec.Labels)
+	c := &container{spec: spec, behavior: b, done: make(chan struct{})}
+	r.cs[spec.ID] = c
+	r.starts++
+	if b.Exit {
+		c.end(b.Code)
+	}
+	return nil
+}
+
+func (c *container) end(code int) {
+	c.exit = cell.Exit{Code: code, At: time.Now()}
+	if c.spec.Output {
+		c.exit.Output = []byte(c.behavior.Output)
+	}
+	close(c.done)
+}
+
+// Wait implements cell.Runtime.
+func (r *Runtime) Wait(ctx context.Context, id string) (cell.Exit, error) {
+	r.mu.Lock()
+	c, ok := r.cs[id]
+	r.mu.Unlock()
+	if !ok {
+		return cell.Exit{}, fmt.Errorf("wait %s: %w", id, cell.ErrNotFound)
+	}
+	select {
+	case <-c.done:
+		return c.exit, nil
+	case <-ctx.Done():
+		return cell.Exit{}, ctx.Err()
+	}
+}
+
+// Stop implements cell.Runtime.
+func (r *Runtime) Stop(ctx context.Context, id string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return nil
+	}
+	if c.running() {
+		c.end(137)
+	}
+	delete(r.cs, id)
+	return nil
+}
+
+// Exec implements cell.Runtime: the command succeeds unless the container
+// is unhealthy.
+func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, error) {
+	c, err := r.runningContainer(id)
+	if err != nil {
+		return -1, fmt.Errorf("exec in %s: %w", id, err)
+	}
+	if c.behavior.Unhealthy {
+		return 1, nil
+	}
+	return 0, nil
+}
+
+// CheckPort implements cell.Runtime: the port answers unless the container
+// is unhealthy.
+func (r *Runtime) CheckPort(ctx context.Context, id string, port int) error {
+	c, err := r.runningContainer(id)
+	if err != nil {
+		return fmt.Errorf("check port %d of %s: %w", port, id, err)
+	}
+	if c.behavior.Unhealthy {
+		return fmt.Errorf("check port %d of %s: connection refused", port, id)
+	}
+	return nil
+}
+
+func (r *Runtime) runningContainer(id string) (*container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return nil, cell.ErrNotFound
+	}
+	if !c.running() {
+		return nil, fmt.Errorf("container %s is not running", id)
+	}
+	return c, nil
+}
+
+// List implements cell.Runtime.
+func (r *Runtime) List(ctx context.Context) ([]cell.Container, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]cell.Container, 0, len(r.cs))
+	for id, c := range r.cs {
+		out = append(out, cell.Container{ID: id, Labels: maps.Clone(c.spec.Labels), Running: c.running()})
+	}
+	return out, nil
+}
+
+// Kill ends a running container's process with code, as a crash would.
+func (r *Runtime) Kill(id string, code int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return fmt.Errorf("kill %s: %w", id, cell.ErrNotFound)
+	}
+	if c.running() {
+		c.end(code)
+	}
+	return nil
+}
+
+// Starts counts the containers started so far.
+func (r *Runtime) Starts() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.starts
+}
+
+// Spec returns the spec a container was started with.
+func (r *Runtime) Spec(id string) (cell.ContainerSpec, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return cell.ContainerSpec{}, false
+	}
+	return c.spec, true
+}
