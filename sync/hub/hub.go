@@ -62,6 +62,15 @@ type Config struct {
 	// Flushers is the number of transactions the hub keeps in flight while
 	// it fills the next ones. Default 4.
 	Flushers int
+	// Crash restarts follow Diego: a cell restarts an instance itself for its
+	// first ImmediateRestarts crashes (3); after that the hub restarts it
+	// after CrashBackoff (default 30s), doubling with every crash up to
+	// MaxCrashBackoff (default 16m), and gives up at MaxCrashes (default
+	// 200). A cell resets the count once an instance has run for 5 minutes.
+	ImmediateRestarts int
+	CrashBackoff      time.Duration
+	MaxCrashBackoff   time.Duration
+	MaxCrashes        int
 }
 
 // Deps are the Hub's collaborators.
@@ -162,6 +171,18 @@ func New(cfg Config, deps Deps) *Hub {
 	}
 	if cfg.Flushers <= 0 {
 		cfg.Flushers = 4
+	}
+	if cfg.ImmediateRestarts <= 0 {
+		cfg.ImmediateRestarts = 3
+	}
+	if cfg.CrashBackoff <= 0 {
+		cfg.CrashBackoff = 30 * time.Second
+	}
+	if cfg.MaxCrashBackoff <= 0 {
+		cfg.MaxCrashBackoff = 16 * time.Minute
+	}
+	if cfg.MaxCrashes <= 0 {
+		cfg.MaxCrashes = 200
 	}
 	if cfg.Identity == "" {
 		host, _ := os.Hostname()

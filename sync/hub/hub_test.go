@@ -42,8 +42,13 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) start() *hub.Hub {
 	f.t.Helper()
+	return f.startWith(hub.Config{MaxTxnOps: 1024})
+}
+
+func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
+	f.t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(hub.Config{MaxTxnOps: 1024}, hub.Deps{Store: f.c, Env: f.env, Logger: log})
+	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log})
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

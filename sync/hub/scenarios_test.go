@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
@@ -252,4 +253,30 @@ func parseAll(t *testing.T, yaml string) []model.Object {
 		objs = append(objs, o...)
 	}
 	return objs
+}
+
+func TestCrashedInstanceRestartedWithBackoff(t *testing.T) {
+	f := newFixture(t)
+	f.stop()
+	f.hub = nil
+	f.startWith(hub.Config{MaxTxnOps: 1024, CrashBackoff: 20 * time.Millisecond, MaxCrashes: 6})
+	f.putCell("c1", "z1", nil)
+	f.commit("1", "apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: w}\nspec: {image: busybox, instances: 1}")
+	f.settled("1")
+	key := store.DesiredKey("c1", "LRP/w")
+	before, _, _ := f.c.Get(f.ctx, key)
+	crash := func(count int) {
+		v, _ := store.Encode(model.Actual{Name: "w", Index: 0, State: model.StateCrashed, CrashCount: count})
+		if _, err := f.c.Write(f.ctx, []store.Op{{Key: store.ActualKey("c1", model.InstanceID(model.KindLRP, "w", 0)), Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The cell's own immediate restarts: the hub leaves them alone.
+	crash(3)
+	// The fourth crash is the hub's: it re-puts the record after the backoff.
+	crash(4)
+	f.eventually("assignment re-put to restart the instance", func() (bool, string) {
+		kv, _, _ := f.c.Get(f.ctx, key)
+		return kv.ModRevision > before.ModRevision && string(kv.Value) == string(before.Value), fmt.Sprint(kv.ModRevision)
+	})
 }

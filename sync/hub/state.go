@@ -338,4 +338,9 @@ func (h *Hub) actualEvent(t *term, ev store.Event) {
 		t.actual[cell] = map[string]model.Actual{}
 	}
 	t.actual[cell][id] = a
+	if a.State == model.StateCrashed && t.converge != nil {
+		if delay, ok := h.restartDelay(a.CrashCount); ok {
+			t.converge.AddAfter(convergeRestartKey+cell+"/"+id, delay)
+		}
+	}
 }
