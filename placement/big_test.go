@@ -167,11 +167,13 @@ func TestQualityAfterCellLoss(t *testing.T) {
 		}
 		after := snapshot(s, in)
 		moved := 0
-		for k, c := range before {
-			if after[k] != c {
-				moved++
-				if c != name {
-					t.Fatalf("%s moved from healthy %s to %s", k, c, after[k])
+		for lrpName, cells := range before {
+			for i, c := range cells {
+				if after[lrpName][i] != c {
+					moved++
+					if c != name {
+						t.Fatalf("%s/%d moved from healthy %s to %s", lrpName, i, c, after[lrpName][i])
+					}
 				}
 			}
 		}
@@ -192,12 +194,11 @@ func TestQualityAfterCellLoss(t *testing.T) {
 	}
 }
 
-func snapshot(s *State, in Input) map[string]string {
-	out := map[string]string{}
+// snapshot returns the cell of every index of every LRP.
+func snapshot(s *State, in Input) map[string][]string {
+	out := make(map[string][]string, len(in.LRPs))
 	for _, l := range in.LRPs {
-		for i, c := range s.Where(l.Name) {
-			out[fmt.Sprintf("%s/%d", l.Name, i)] = c
-		}
+		out[l.Name] = s.Where(l.Name)
 	}
 	return out
 }
