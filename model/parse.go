@@ -225,7 +225,13 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 		seen[k.Value] = true
 		idx, ok := fields[k.Value]
 		if !ok {
-			d.fail(k, fp, "unknown field%s", suggest(k.Value, fields))
+			if near := suggest(k.Value, fields); near != "" {
+				d.fail(k, fp, "unknown field (did you mean %q?)", near)
+				// The intended field reads as missing; saying so again would confuse.
+				d.broken[join(path, near)] = true
+				continue
+			}
+			d.fail(k, fp, "unknown field")
 			continue
 		}
 		d.lines[fp] = k.Line
@@ -257,12 +263,12 @@ func fieldsOf(t reflect.Type) map[string][]int {
 	return out
 }
 
-// suggest names a known field that differs from the unknown one only in case,
-// the commonest slip (memoryMb for memoryMB).
+// suggest returns the known field that differs from name only in case, the
+// commonest slip (memoryMb for memoryMB), or "".
 func suggest(name string, fields map[string][]int) string {
 	for k := range fields {
 		if strings.EqualFold(k, name) {
-			return fmt.Sprintf(" (did you mean %q?)", k)
+			return k
 		}
 	}
 	return ""

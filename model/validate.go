@@ -85,6 +85,9 @@ func (v validator) fail(path, format string, args ...any) {
 		}
 		p = p[:i]
 	}
+	if line == 0 {
+		line = v.lines[""] // the document itself
+	}
 	v.errs = append(v.errs, &Error{File: v.file, Doc: v.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 

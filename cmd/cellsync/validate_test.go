@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	root := newRoot()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs(args)
+	err := root.Execute()
+	return out.String(), err
+}
+
+func TestValidate(t *testing.T) {
+	out, err := run(t, "validate", "../../repo-example")
+	if err != nil {
+		t.Fatalf("validate repo-example: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "no problems") {
+		t.Errorf("output = %q", out)
+	}
+
+	dir := t.TempDir()
+	bad := "apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: web}\nspec:\n  image: busybox\n  instances: -1\n"
+	if err := os.WriteFile(filepath.Join(dir, "web.yaml"), []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = run(t, "validate", dir)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("validate broken dir: err = %v, want exit status 1", err)
+	}
+	if !strings.Contains(out, "web.yaml:6: document 1: spec.instances: must be between 0 and 10000, got -1") {
+		t.Errorf("output lacks file:line message:\n%s", out)
+	}
+
+	if _, err := run(t, "validate", filepath.Join(dir, "missing")); err == nil {
+		t.Error("validate of a missing dir succeeded")
+	}
+}

@@ -1,0 +1,153 @@
+package model
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// These types are the contract between the hub and the cells, stored in etcd
+// under the keys of package store.
+//
+// The hub writes one Assignment per (cell, source) at desired/<cell>/<source>:
+// what that source (a SelectorSyncSet, an LRP, a Task) asks the cell to run.
+// Object bodies are content-addressed: an Item names its body by the SHA-256 of
+// its encoding, stored once at specs/<hash> however many cells use it. When
+// several sources carry the same object to one cell, the hub merges them and
+// every Item for that object names the same merged body.
+
+// Assignment is what one source asks one cell to run.
+type Assignment struct {
+	// Source is "<Kind>/<name>" of the workload that put the items here.
+	Source string `json:"source"`
+	// Commit is the Git commit the items were computed from.
+	Commit string `json:"commit"`
+	Items  []Item `json:"items"`
+}
+
+// Item is one object on a cell.
+type Item struct {
+	Kind Kind   `json:"kind"`
+	Name string `json:"name"`
+	// Spec is the hash of the object body at specs/<hash>.
+	Spec string `json:"spec"`
+	// Indexes are the LRP instance indexes this cell runs (LRPs only).
+	Indexes []int32 `json:"indexes,omitempty"`
+}
+
+// SpecHash returns the content address of an encoded object body.
+func SpecHash(body []byte) string {
+	sum := sha256.Sum256(body)
+	return hex.EncodeToString(sum[:])
+}
+
+// EncodeObject returns the canonical body of an object and its hash.
+func EncodeObject(o Object) (body []byte, hash string, err error) {
+	body, err = json.Marshal(o)
+	if err != nil {
+		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
+	}
+	return body, SpecHash(body), nil
+}
+
+// DecodeObject parses a body written by EncodeObject.
+func DecodeObject(body []byte) (Object, error) {
+	var h Header
+	if err := json.Unmarshal(body, &h); err != nil {
+		return nil, fmt.Errorf("decode object: %w", err)
+	}
+	var o Object
+	switch h.Kind {
+	case KindLRP:
+		o = &LRP{}
+	case KindTask:
+		o = &Task{}
+	case KindConfig:
+		o = &Config{}
+	default:
+		return nil, fmt.Errorf("decode object: kind %q cannot run on a cell", h.Kind)
+	}
+	if err := json.Unmarshal(body, o); err != nil {
+		return nil, fmt.Errorf("decode %s %s: %w", h.Kind, h.Metadata.Name, err)
+	}
+	return o, nil
+}
+
+// InstanceID names one running unit on a cell: "LRP/<name>/<index>" or
+// "Task/<name>". It is the last part of the cell's actual-state key.
+func InstanceID(kind Kind, name string, index int32) string {
+	if kind == KindLRP {
+		return fmt.Sprintf("%s/%s/%d", kind, name, index)
+	}
+	return string(kind) + "/" + name
+}
+
+// ReportID is the actual-state key suffix of a cell's own report; it has no
+// '/' so it never collides with an InstanceID.
+const ReportID = "agent"
+
+// ActualLRP states, after Diego's ActualLRP.
+const (
+	StateClaimed = "CLAIMED"
+	StateRunning = "RUNNING"
+	StateCrashed = "CRASHED"
+)
+
+// Actual is one LRP instance's state as its cell reports it, at
+// actual/<cell>/<InstanceID>, under the cell's lease.
+type Actual struct {
+	Name  string `json:"name"`
+	Index int32  `json:"index"`
+	State string `json:"state"`
+	// Spec is the body hash the instance runs.
+	Spec        string `json:"spec"`
+	ContainerID string `json:"containerID,omitempty"`
+	// CrashCount counts crashes since the instance last ran for 5 minutes.
+	CrashCount int       `json:"crashCount,omitempty"`
+	ExitStatus int       `json:"exitStatus,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
+	Since      time.Time `json:"since"`
+}
+
+// CellReport is a cell agent's summary of itself, at actual/<cell>/agent.
+type CellReport struct {
+	// AppliedRevision is the etcd revision of the cell's desired prefix that
+	// the agent has fully reconciled: the cell has applied a hub write once
+	// this is at least that write's revision.
+	AppliedRevision int64     `json:"appliedRevision"`
+	Evacuating      bool      `json:"evacuating,omitempty"`
+	Running         int       `json:"running"`
+	Crashed         int       `json:"crashed"`
+	Time            time.Time `json:"time"`
+}
+
+// Task states, after Diego's Task lifecycle.
+const (
+	TaskPending   = "PENDING"
+	TaskRunning   = "RUNNING"
+	TaskCompleted = "COMPLETED"
+	TaskResolved  = "RESOLVED"
+)
+
+// MaxTaskResult bounds the output a Task records.
+const MaxTaskResult = 4 << 10
+
+// TaskRecord is a Task's lifecycle at tasks/<name>. Every transition is a
+// compare-and-swap on the record's mod revision, which is what makes a Task
+// run at most once: the hub creates it PENDING for one cell, that cell's
+// claim (PENDING → RUNNING) succeeds once, and nothing moves it back.
+type TaskRecord struct {
+	Name   string `json:"name"`
+	State  string `json:"state"`
+	Cell   string `json:"cell"`
+	Spec   string `json:"spec"`
+	Commit string `json:"commit,omitempty"`
+	// Failed, ExitCode, Reason and Result are set when COMPLETED.
+	Failed   bool      `json:"failed,omitempty"`
+	ExitCode int       `json:"exitCode,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	Result   string    `json:"result,omitempty"`
+	Updated  time.Time `json:"updated"`
+}
