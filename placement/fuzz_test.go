@@ -101,7 +101,7 @@ func FuzzPlace(f *testing.F) {
 		checkDesired(t, fast, in.LRPs, plan)
 		for range r.n(6) {
 			var p, q Plan
-			switch r.n(3) {
+			switch r.n(4) {
 			case 0:
 				name := fmt.Sprintf("c%d", r.n(len(in.Cells)))
 				p, q = fast.RemoveCell(name), slow.RemoveCell(name)
@@ -118,6 +118,18 @@ func FuzzPlace(f *testing.F) {
 				c.State = model.CellEvacuating
 				p, _ = fast.AddCell(c)
 				q, _ = slow.AddCell(c)
+			case 3:
+				// A cell (re-)registers; the LRPs' match lists are unchanged
+				// and must pick it up on their next Place.
+				c := in.Cells[r.n(len(in.Cells))]
+				c.State = model.CellReady
+				if _, ok := fast.byName[c.Name]; ok {
+					continue
+				}
+				if _, err := fast.AddCell(c); err != nil {
+					t.Fatal(err)
+				}
+				_, _ = slow.AddCell(c)
 			}
 			if p.String() != q.String() {
 				t.Fatalf("heap and naive disagree:\n%s---\n%s", p.String(), q.String())

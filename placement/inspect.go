@@ -77,6 +77,7 @@ func (s *State) Clone() *State {
 		zoneIdx: make(map[string]int32, len(s.zoneIdx)),
 		lrps:    make(map[string]*lrp, len(s.lrps)),
 		tasks:   make(map[string]task, len(s.tasks)),
+		epoch:   s.epoch,
 		placeFn: s.placeFn,
 		coloc:   make([]int32, len(s.coloc)),
 		mark:    make([]bool, len(s.mark)),

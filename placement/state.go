@@ -53,6 +53,7 @@ type lrp struct {
 	spec     LRP
 	hasSpec  bool
 	matching []int32 // resolved cell slots of spec.Cells, deduplicated
+	epoch    uint64  // State.epoch when matching was resolved
 	cells    []int32 // per index, -1 when not placed
 	res      []model.Resources
 }
@@ -76,6 +77,9 @@ type State struct {
 	zoneIdx map[string]int32
 	lrps    map[string]*lrp
 	tasks   map[string]task
+	// epoch counts cell registrations; an LRP's resolved matching slots
+	// are reused only while it is unchanged.
+	epoch uint64
 
 	// placeFn places the missing indexes of an LRP; tests swap in a naive
 	// scan as a reference and a benchmark baseline.
@@ -125,6 +129,7 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 		ci = int32(len(s.cells))
 		s.cells = append(s.cells, cell{name: c.Name})
 		s.byName[c.Name] = ci
+		s.epoch++
 		s.coloc = append(s.coloc, 0)
 		s.mark = append(s.mark, false)
 		s.score = append(s.score, 0)
@@ -259,22 +264,31 @@ func (s *State) Place(spec LRP) (Plan, error) {
 		return Plan{}, err
 	}
 	l := s.lrp(spec.Name)
+	// The selectors package hands the same sorted list while the match set
+	// is unchanged; then the resolved slots and the instances' matching are
+	// still valid and the O(matching cells) map lookups can be skipped,
+	// unless a cell registered since (its name may be in the list). Slots of
+	// cells removed since are tombstones that never fit.
+	same := l.hasSpec && l.epoch == s.epoch && slices.Equal(l.spec.Cells, spec.Cells)
 	l.spec = spec
 	l.hasSpec = true
-	l.matching = l.matching[:0]
-	for _, name := range spec.Cells {
-		ci, ok := s.byName[name]
-		if !ok || s.mark[ci] {
-			continue
+	if !same {
+		l.matching = l.matching[:0]
+		for _, name := range spec.Cells {
+			ci, ok := s.byName[name]
+			if !ok || s.mark[ci] {
+				continue
+			}
+			s.mark[ci] = true
+			l.matching = append(l.matching, ci)
 		}
-		s.mark[ci] = true
-		l.matching = append(l.matching, ci)
-	}
-	for _, ci := range l.matching {
-		s.mark[ci] = false
+		for _, ci := range l.matching {
+			s.mark[ci] = false
+		}
+		l.epoch = s.epoch
 	}
 	var plan Plan
-	s.reconcile(l, &plan, true)
+	s.reconcile(l, &plan, !same)
 	sortRemovals(plan.Remove)
 	return plan, nil
 }
