@@ -119,12 +119,12 @@ func FuzzPlace(f *testing.F) {
 				p, _ = fast.AddCell(c)
 				q, _ = slow.AddCell(c)
 			case 3:
-				// A cell (re-)registers; the LRPs' match lists are unchanged
+				// A cell (re-)registers, maybe in another zone; the LRPs' match lists are unchanged
 				// and must pick it up on their next Place.
 				c := in.Cells[r.n(len(in.Cells))]
 				c.State = model.CellReady
 				if _, ok := fast.byName[c.Name]; ok {
-					continue
+					c.Zone = fmt.Sprintf("z%d", r.n(3))
 				}
 				if _, err := fast.AddCell(c); err != nil {
 					t.Fatal(err)

@@ -81,7 +81,12 @@ func (s *State) Clone() *State {
 		placeFn: s.placeFn,
 		coloc:   make([]int32, len(s.coloc)),
 		mark:    make([]bool, len(s.mark)),
-		score:   make([]float64, len(s.score)),
+		util:    slices.Clone(s.util),
+		pos:     slices.Clone(s.pos),
+		order:   make([][]int32, len(s.order)),
+	}
+	for z, o := range s.order {
+		n.order[z] = slices.Clone(o)
 	}
 	for k, v := range s.byName {
 		n.byName[k] = v
@@ -98,6 +103,8 @@ func (s *State) Clone() *State {
 		c.matching = slices.Clone(l.matching)
 		c.cells = slices.Clone(l.cells)
 		c.res = slices.Clone(l.res)
+		c.bits = slices.Clone(l.bits)
+		c.zones = slices.Clone(l.zones)
 		n.lrps[k] = &c
 	}
 	for i := range n.cells {

@@ -35,7 +35,6 @@ func placeNaive(s *State, l *lrp, missing []int32, plan *Plan) {
 			if !s.fits(ci, r) || zc[s.zoneOf(l, ci)] != minZone {
 				continue
 			}
-			s.score[ci] = s.scoreOf(ci, r)
 			if best < 0 || s.better(ci, best) {
 				best = ci
 			}

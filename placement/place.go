@@ -18,22 +18,106 @@ func (s *State) zoneOf(l *lrp, ci int32) int32 {
 
 // better orders candidate cells for one LRP: fewer instances of the LRP
 // already on the cell first (anti-affinity), then lower score, then name.
-// s.coloc and s.score must be filled for both cells.
+// s.coloc must be filled for the LRP.
 func (s *State) better(a, b int32) bool {
 	if s.coloc[a] != s.coloc[b] {
 		return s.coloc[a] < s.coloc[b]
 	}
-	if s.score[a] != s.score[b] {
-		return s.score[a] < s.score[b]
-	}
-	return s.cells[a].name < s.cells[b].name
+	return s.before(a, b)
 }
 
-// placeHeap places the missing indexes of l. It builds one min-heap of
-// fitting candidate cells per zone, ordered by better, once per call
-// (O(matching cells)); each instance then costs O(zones + log cells).
-// Zone counts and co-location counts live in scratch arrays indexed by cell
-// slot and zone, reset before returning.
+// matches reports whether cell slot ci is in l's resolved match set.
+func (l *lrp) matches(ci int32) bool {
+	w := int(ci) >> 6
+	return w < len(l.bits) && l.bits[w]&(1<<(uint(ci)&63)) != 0
+}
+
+// firstFree walks zone z's cells in score order and returns the first that
+// matches l, fits r and holds no instance of l: the best candidate of the
+// zone whenever one exists. saw reports whether it passed a fitting cell
+// that already holds an instance of l.
+func (s *State) firstFree(l *lrp, z int32, r model.Resources) (best int32, saw bool) {
+	for _, ci := range s.order[z] {
+		if !l.matches(ci) || !s.fits(ci, r) {
+			continue
+		}
+		if s.coloc[ci] == 0 {
+			return ci, saw
+		}
+		saw = true
+	}
+	return -1, saw
+}
+
+// pickFast finds the cell placeHeap's ranking would choose, walking the
+// zones' score orders instead of building heaps. It gives up (ok false)
+// whenever the answer may be a cell that already holds an instance of l or
+// nothing fits, which the heaps then settle. zc holds l's per-zone counts
+// and skip is per-zone scratch, all false on entry and on return.
+func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (best int32, ok bool) {
+	defer clear(skip)
+	if l.spec.Spread == model.SpreadNone {
+		best = -1
+		for z := range s.order {
+			if !l.zoneMatch(z) {
+				continue
+			}
+			if ci, _ := s.firstFree(l, int32(z), r); ci >= 0 && (best < 0 || s.before(ci, best)) {
+				best = ci
+			}
+		}
+		return best, best >= 0
+	}
+	for {
+		// The least-loaded zones that may still hold a candidate compete.
+		level := int32(-1)
+		for z := range zc {
+			if !skip[z] && l.zoneMatch(z) && (level < 0 || zc[z] < level) {
+				level = zc[z]
+			}
+		}
+		if level < 0 {
+			return -1, false
+		}
+		best = -1
+		saw := false
+		for z := range zc {
+			if skip[z] || !l.zoneMatch(z) || zc[z] != level {
+				continue
+			}
+			ci, sawZ := s.firstFree(l, int32(z), r)
+			switch {
+			case ci >= 0:
+				if best < 0 || s.before(ci, best) {
+					best = ci
+				}
+			case sawZ:
+				saw = true
+			default:
+				skip[z] = true // nothing in z fits: it drops out of the balance
+			}
+		}
+		if best >= 0 {
+			return best, true
+		}
+		if saw {
+			return -1, false
+		}
+	}
+}
+
+// zoneMatch reports whether l matches some cell of zone z.
+func (l *lrp) zoneMatch(z int) bool {
+	return z < len(l.zones) && l.zones[z]
+}
+
+// placeHeap places the missing indexes of l. While every least-loaded zone
+// has a free matching cell, pickFast finds it from the zones' score orders
+// in a few steps. Otherwise it builds one min-heap of fitting candidate
+// cells per zone, ordered by better (O(matching cells)); each further
+// instance then costs O(zones + log cells). Zone counts and co-location
+// counts live in scratch arrays indexed by zone and cell slot, reset before
+// returning.
 func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 	r := l.spec.Resources
 	nz := 1
@@ -43,6 +127,9 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 	for len(s.heaps) < nz {
 		s.heaps = append(s.heaps, nil)
 		s.zoneCount = append(s.zoneCount, 0)
+	}
+	for len(s.zoneSkip) < len(s.zones) {
+		s.zoneSkip = append(s.zoneSkip, false)
 	}
 	heaps, zc := s.heaps[:nz], s.zoneCount[:nz]
 	for z := range heaps {
@@ -55,9 +142,30 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 			zc[s.zoneOf(l, ci)]++
 		}
 	}
+	defer func() {
+		for _, ci := range l.cells {
+			if ci >= 0 {
+				s.coloc[ci] = 0
+			}
+		}
+	}()
+	for len(missing) > 0 {
+		ci, ok := s.pickFast(l, r, zc, s.zoneSkip[:len(s.zones)])
+		if !ok {
+			break
+		}
+		idx := missing[0]
+		missing = missing[1:]
+		s.assign(l, idx, ci, r)
+		plan.Add = append(plan.Add, Instance{LRP: l.name, Index: int(idx), Cell: s.cells[ci].name, Resources: r})
+		s.coloc[ci]++
+		zc[s.zoneOf(l, ci)]++
+	}
+	if len(missing) == 0 {
+		return
+	}
 	for _, ci := range l.matching {
 		if s.fits(ci, r) {
-			s.score[ci] = s.scoreOf(ci, r)
 			z := s.zoneOf(l, ci)
 			heaps[z] = append(heaps[z], ci)
 		}
@@ -94,9 +202,7 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 		plan.Add = append(plan.Add, Instance{LRP: l.name, Index: int(idx), Cell: s.cells[ci].name, Resources: r})
 		s.coloc[ci]++
 		zc[best]++
-		if s.fits(ci, r) {
-			s.score[ci] = s.scoreOf(ci, r)
-		} else {
+		if !s.fits(ci, r) {
 			last := len(h) - 1
 			h[0] = h[last]
 			h = h[:last]
@@ -104,11 +210,6 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 		}
 		if len(h) > 0 {
 			s.down(h, 0)
-		}
-	}
-	for _, ci := range l.cells {
-		if ci >= 0 {
-			s.coloc[ci] = 0
 		}
 	}
 }

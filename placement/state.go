@@ -52,9 +52,11 @@ type lrp struct {
 	name     string
 	spec     LRP
 	hasSpec  bool
-	matching []int32 // resolved cell slots of spec.Cells, deduplicated
-	epoch    uint64  // State.epoch when matching was resolved
-	cells    []int32 // per index, -1 when not placed
+	matching []int32  // resolved cell slots of spec.Cells, deduplicated
+	epoch    uint64   // State.epoch when matching was resolved; 0: never
+	bits     []uint64 // matching as a bit set over cell slots
+	zones    []bool   // per zone: some matching cell is in it
+	cells    []int32  // per index, -1 when not placed
 	res      []model.Resources
 }
 
@@ -77,21 +79,29 @@ type State struct {
 	zoneIdx map[string]int32
 	lrps    map[string]*lrp
 	tasks   map[string]task
-	// epoch counts cell registrations; an LRP's resolved matching slots
-	// are reused only while it is unchanged.
+	// epoch counts cell registrations and zone changes, starting at 1; an
+	// LRP's resolved match set is reused only while it is unchanged.
 	epoch uint64
 
 	// placeFn places the missing indexes of an LRP; tests swap in a naive
 	// scan as a reference and a benchmark baseline.
 	placeFn func(s *State, l *lrp, missing []int32, plan *Plan)
 
+	// util is each cell's weighted utilisation (see utilOf), the score of
+	// the package documentation. order holds, per zone, the live cells
+	// sorted by (util, name); pos is each cell's position in it. They let
+	// placement find the best cells of a zone without scanning them all.
+	util  []float64
+	order [][]int32
+	pos   []int32
+
 	// Scratch space indexed by cell slot, kept zeroed between calls.
 	coloc []int32
 	mark  []bool
-	score []float64
 	// Per-zone scratch reused by placeHeap.
 	heaps     [][]int32
 	zoneCount []int32
+	zoneSkip  []bool
 }
 
 // New returns an empty State.
@@ -101,6 +111,7 @@ func New() *State {
 		zoneIdx: map[string]int32{},
 		lrps:    map[string]*lrp{},
 		tasks:   map[string]task{},
+		epoch:   1,
 		placeFn: (*State).placeHeap,
 	}
 }
@@ -122,6 +133,7 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 		zi = int32(len(s.zones))
 		s.zones = append(s.zones, c.Zone)
 		s.zoneIdx[c.Zone] = zi
+		s.order = append(s.order, nil)
 	}
 	evac := c.State == model.CellEvacuating
 	ci, ok := s.byName[c.Name]
@@ -132,13 +144,23 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 		s.epoch++
 		s.coloc = append(s.coloc, 0)
 		s.mark = append(s.mark, false)
-		s.score = append(s.score, 0)
+		s.util = append(s.util, 0)
+		s.pos = append(s.pos, -1)
+	} else {
+		s.unorder(ci)
 	}
 	rec := &s.cells[ci]
 	wasEvac := rec.evacuating
+	if rec.zone != zi {
+		s.epoch++ // LRPs' per-zone match flags must be recomputed
+	}
 	rec.zone = zi
 	rec.capMem, rec.capDisk, rec.capSlots = c.Capacity.MemoryMB, c.Capacity.DiskMB, int64(c.Capacity.Containers)
 	rec.evacuating = evac
+	s.util[ci] = s.utilOf(ci)
+	s.pos[ci] = int32(len(s.order[zi]))
+	s.order[zi] = append(s.order[zi], ci)
+	s.fix(ci)
 	var plan Plan
 	if evac && !wasEvac {
 		for _, l := range s.lrpsOn(ci) {
@@ -174,6 +196,7 @@ func (s *State) RemoveCell(name string) Plan {
 		plan.LostTasks = append(plan.LostTasks, TaskAssignment{Task: t, Cell: name, Resources: s.tasks[t].res})
 		delete(s.tasks, t)
 	}
+	s.unorder(ci)
 	*c = cell{name: name, zone: c.zone, gone: true}
 	delete(s.byName, name)
 	for _, l := range affected {
@@ -249,6 +272,7 @@ func (s *State) ReleaseTask(name string) bool {
 	if i := slices.Index(c.tasks, name); i >= 0 {
 		c.tasks = slices.Delete(c.tasks, i, i+1)
 	}
+	s.touch(t.cell)
 	delete(s.tasks, name)
 	return true
 }
@@ -266,29 +290,16 @@ func (s *State) Place(spec LRP) (Plan, error) {
 	l := s.lrp(spec.Name)
 	// The selectors package hands the same sorted list while the match set
 	// is unchanged; then the resolved slots and the instances' matching are
-	// still valid and the O(matching cells) map lookups can be skipped,
-	// unless a cell registered since (its name may be in the list). Slots of
-	// cells removed since are tombstones that never fit.
-	same := l.hasSpec && l.epoch == s.epoch && slices.Equal(l.spec.Cells, spec.Cells)
+	// still valid and the O(matching cells) map lookups can be skipped.
+	// reconcile re-resolves if a cell registered or moved zone since.
+	same := l.hasSpec && slices.Equal(l.spec.Cells, spec.Cells)
 	l.spec = spec
 	l.hasSpec = true
 	if !same {
-		l.matching = l.matching[:0]
-		for _, name := range spec.Cells {
-			ci, ok := s.byName[name]
-			if !ok || s.mark[ci] {
-				continue
-			}
-			s.mark[ci] = true
-			l.matching = append(l.matching, ci)
-		}
-		for _, ci := range l.matching {
-			s.mark[ci] = false
-		}
-		l.epoch = s.epoch
+		l.epoch = 0 // force resolution
 	}
 	var plan Plan
-	s.reconcile(l, &plan, !same)
+	s.reconcile(l, &plan, false)
 	sortRemovals(plan.Remove)
 	return plan, nil
 }
@@ -341,7 +352,7 @@ func (s *State) PlaceTask(t Task) (Plan, error) {
 		if !ok || !s.fits(ci, t.Resources) {
 			continue
 		}
-		sc := s.scoreOf(ci, t.Resources)
+		sc := s.util[ci]
 		if best < 0 || sc < bestScore || (sc == bestScore && s.cells[ci].name < s.cells[best].name) {
 			best, bestScore = ci, sc
 		}
@@ -393,6 +404,7 @@ func (s *State) assign(l *lrp, idx int32, ci int32, r model.Resources) {
 	c.insts = append(c.insts, instRef{lrp: l, index: idx})
 	l.cells[idx] = ci
 	l.res[idx] = r
+	s.touch(ci)
 }
 
 func (s *State) unassign(l *lrp, idx int32, reason string) Removal {
@@ -411,6 +423,7 @@ func (s *State) unassign(l *lrp, idx int32, reason string) Removal {
 		}
 	}
 	l.cells[idx] = -1
+	s.touch(ci)
 	return Removal{Instance: Instance{LRP: l.name, Index: int(idx), Cell: c.name, Resources: r}, Reason: reason}
 }
 
@@ -421,13 +434,46 @@ func (s *State) assignTask(name string, ci int32, r model.Resources) {
 	c.usedSlots++
 	c.tasks = append(c.tasks, name)
 	s.tasks[name] = task{cell: ci, res: r}
+	s.touch(ci)
+}
+
+// resolveMatching maps l.spec.Cells to cell slots, deduplicated, and fills
+// the bit set and per-zone flags placement uses.
+func (s *State) resolveMatching(l *lrp) {
+	l.matching = l.matching[:0]
+	for _, name := range l.spec.Cells {
+		ci, ok := s.byName[name]
+		if !ok || s.mark[ci] {
+			continue
+		}
+		s.mark[ci] = true
+		l.matching = append(l.matching, ci)
+	}
+	for _, ci := range l.matching {
+		s.mark[ci] = false
+	}
+	l.epoch = s.epoch
+	n := (len(s.cells) + 63) / 64
+	l.bits = slices.Grow(l.bits[:0], n)[:n]
+	clear(l.bits)
+	l.zones = slices.Grow(l.zones[:0], len(s.zones))[:len(s.zones)]
+	clear(l.zones)
+	for _, ci := range l.matching {
+		l.bits[ci>>6] |= 1 << (uint(ci) & 63)
+		l.zones[s.cells[ci].zone] = true
+	}
 }
 
 // reconcile brings l to l.spec: scale down, evict instances that must move,
-// place what is missing. checkMatch re-checks that every instance's cell is
-// still in l.matching; callers that did not change l.matching since the last
-// check (cell loss, evacuation) skip that O(matching cells) pass.
+// place what is missing. The match set is resolved again when l.spec.Cells
+// changed (Place resets l.epoch) or a cell registered or changed zone since
+// the last resolution; only then is every instance's cell re-checked
+// against it, which checkMatch forces too.
 func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
+	if l.epoch != s.epoch {
+		s.resolveMatching(l)
+		checkMatch = true
+	}
 	n := l.spec.Instances
 	for i := n; i < len(l.cells); i++ {
 		if l.cells[i] >= 0 {
@@ -468,6 +514,7 @@ func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
 			c.usedMem += dm
 			c.usedDisk += dd
 			l.res[i] = want
+			s.touch(ci)
 		}
 		if reason != "" {
 			plan.Remove = append(plan.Remove, s.unassign(l, int32(i), reason))
@@ -500,13 +547,62 @@ const (
 	weightContainers = 0.25
 )
 
-// scoreOf is the weighted utilisation cell ci would have after taking one
-// more instance needing r. Lower is better.
-func (s *State) scoreOf(ci int32, r model.Resources) float64 {
+// utilOf is cell ci's weighted utilisation, the score: lower is better.
+// It does not depend on what is being placed, so the cells of a zone can be
+// kept sorted by it.
+func (s *State) utilOf(ci int32) float64 {
 	c := &s.cells[ci]
-	return weightMemory*float64(c.usedMem+r.MemoryMB)/float64(c.capMem) +
-		weightDisk*float64(c.usedDisk+r.DiskMB)/float64(c.capDisk) +
-		weightContainers*float64(c.usedSlots+1)/float64(c.capSlots)
+	return weightMemory*float64(c.usedMem)/float64(c.capMem) +
+		weightDisk*float64(c.usedDisk)/float64(c.capDisk) +
+		weightContainers*float64(c.usedSlots)/float64(c.capSlots)
+}
+
+// before orders cells by score, then name.
+func (s *State) before(a, b int32) bool {
+	if s.util[a] != s.util[b] {
+		return s.util[a] < s.util[b]
+	}
+	return s.cells[a].name < s.cells[b].name
+}
+
+// touch recomputes cell ci's score after its usage changed and moves it to
+// its place in its zone's order. Scores change a little per placement, so
+// the move is short.
+func (s *State) touch(ci int32) {
+	s.util[ci] = s.utilOf(ci)
+	s.fix(ci)
+}
+
+// fix moves cell ci left or right in its zone's order until it is sorted.
+func (s *State) fix(ci int32) {
+	o := s.order[s.cells[ci].zone]
+	p := s.pos[ci]
+	for p > 0 && s.before(ci, o[p-1]) {
+		o[p] = o[p-1]
+		s.pos[o[p]] = p
+		p--
+	}
+	for int(p) < len(o)-1 && s.before(o[p+1], ci) {
+		o[p] = o[p+1]
+		s.pos[o[p]] = p
+		p++
+	}
+	o[p] = ci
+	s.pos[ci] = p
+}
+
+// unorder takes cell ci out of its zone's order.
+func (s *State) unorder(ci int32) {
+	z := s.cells[ci].zone
+	o := s.order[z]
+	p := s.pos[ci]
+	copy(o[p:], o[p+1:])
+	o = o[:len(o)-1]
+	for i := p; int(i) < len(o); i++ {
+		s.pos[o[i]] = i
+	}
+	s.order[z] = o
+	s.pos[ci] = -1
 }
 
 func sortRemovals(rs []Removal) {
