@@ -32,27 +32,91 @@ func (l *lrp) matches(ci int32) bool {
 	return w < len(l.bits) && l.bits[w]&(1<<(uint(ci)&63)) != 0
 }
 
-// firstFree walks zone z's cells in score order and returns the first that
-// matches l, fits r and holds no instance of l: the best candidate of the
-// zone whenever one exists. saw reports whether it passed a fitting cell
-// that already holds an instance of l.
-func (s *State) firstFree(l *lrp, z int32, r model.Resources) (best int32, saw bool) {
-	for _, ci := range s.order[z] {
-		if !l.matches(ci) || !s.fits(ci, r) {
-			continue
-		}
-		if s.coloc[ci] == 0 {
-			return ci, saw
-		}
-		saw = true
+// walkLimit bounds how many cells firstFree visits in one zone before it
+// gives up and lets the per-LRP heaps decide.
+const walkLimit = 128
+
+// Outcomes of firstFree besides a cell.
+const (
+	walkNone    = iota // no cell of the zone fits
+	walkColoc          // only cells that already hold an instance fit
+	walkUnknown        // gave up after walkLimit cells
+)
+
+// firstFree visits zone z's cells best score first (a best-first walk of the
+// zone's heap with a small auxiliary heap of indexes, leaving it untouched)
+// and returns the first that matches l, fits r and holds no instance of l:
+// the best candidate of the zone whenever one exists. Otherwise it returns
+// -1 and walkNone, walkColoc or walkUnknown.
+func (s *State) firstFree(l *lrp, z int32, r model.Resources) (int32, int) {
+	h := s.order[z]
+	if len(h) == 0 {
+		return -1, walkNone
 	}
-	return -1, saw
+	less := func(a, b int32) bool { return s.before(h[a], h[b]) }
+	aux := append(s.aux[:0], 0)
+	defer func() { s.aux = aux[:0] }()
+	outcome := walkNone
+	for visited := 0; len(aux) > 0; visited++ {
+		if visited == walkLimit {
+			return -1, walkUnknown
+		}
+		i := aux[0]
+		last := len(aux) - 1
+		aux[0] = aux[last]
+		aux = aux[:last]
+		siftDown(aux, 0, less)
+		ci := h[i]
+		if l.matches(ci) && s.fits(ci, r) {
+			if s.coloc[ci] == 0 {
+				return ci, outcome
+			}
+			outcome = walkColoc
+		}
+		for _, c := range [2]int32{2*i + 1, 2*i + 2} {
+			if int(c) < len(h) {
+				aux = append(aux, c)
+				siftUp(aux, len(aux)-1, less)
+			}
+		}
+	}
+	return -1, outcome
+}
+
+func siftUp(a []int32, i int, less func(x, y int32) bool) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(a[i], a[p]) {
+			return
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func siftDown(a []int32, i int, less func(x, y int32) bool) {
+	n := len(a)
+	for {
+		m, l := i, 2*i+1
+		if l < n && less(a[l], a[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && less(a[r], a[m]) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
 }
 
 // pickFast finds the cell placeHeap's ranking would choose, walking the
-// zones' score orders instead of building heaps. It gives up (ok false)
-// whenever the answer may be a cell that already holds an instance of l or
-// nothing fits, which the heaps then settle. zc holds l's per-zone counts
+// zones' score heaps instead of building per-LRP heaps. It gives up (ok
+// false) whenever the answer may be a cell that already holds an instance
+// of l, nothing fits, or a walk hit walkLimit; the per-LRP heaps then
+// settle it. zc holds l's per-zone counts
 // and skip is per-zone scratch, all false on entry and on return.
 func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (best int32, ok bool) {
 	defer clear(skip)
@@ -62,7 +126,11 @@ func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (be
 			if !l.zoneMatch(z) {
 				continue
 			}
-			if ci, _ := s.firstFree(l, int32(z), r); ci >= 0 && (best < 0 || s.before(ci, best)) {
+			ci, out := s.firstFree(l, int32(z), r)
+			if out == walkUnknown {
+				return -1, false
+			}
+			if ci >= 0 && (best < 0 || s.before(ci, best)) {
 				best = ci
 			}
 		}
@@ -85,13 +153,15 @@ func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (be
 			if skip[z] || !l.zoneMatch(z) || zc[z] != level {
 				continue
 			}
-			ci, sawZ := s.firstFree(l, int32(z), r)
+			ci, out := s.firstFree(l, int32(z), r)
 			switch {
+			case out == walkUnknown:
+				return -1, false
 			case ci >= 0:
 				if best < 0 || s.before(ci, best) {
 					best = ci
 				}
-			case sawZ:
+			case out == walkColoc:
 				saw = true
 			default:
 				skip[z] = true // nothing in z fits: it drops out of the balance

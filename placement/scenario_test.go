@@ -210,6 +210,24 @@ func checkBookkeeping(t *testing.T, s *State, capacity bool) {
 				c.name, c.usedMem, c.capMem, c.usedDisk, c.capDisk, c.usedSlots, c.capSlots)
 		}
 	}
+	live := 0
+	for z, h := range s.order {
+		for i, ci := range h {
+			live++
+			if s.pos[ci] != int32(i) || s.cells[ci].zone != int32(z) || s.cells[ci].gone {
+				t.Fatalf("zone %d heap: cell %s at %d, pos %d", z, s.cells[ci].name, i, s.pos[ci])
+			}
+			if i > 0 && s.before(ci, h[(i-1)/2]) {
+				t.Fatalf("zone %d heap out of order at %d", z, i)
+			}
+			if s.util[ci] != s.utilOf(ci) {
+				t.Fatalf("cell %s: stale score", s.cells[ci].name)
+			}
+		}
+	}
+	if live != len(s.byName) {
+		t.Fatalf("%d cells in zone heaps, %d registered", live, len(s.byName))
+	}
 	for i := range s.coloc {
 		if s.coloc[i] != 0 || s.mark[i] {
 			t.Fatalf("scratch not reset at slot %d", i)

@@ -88,12 +88,14 @@ type State struct {
 	placeFn func(s *State, l *lrp, missing []int32, plan *Plan)
 
 	// util is each cell's weighted utilisation (see utilOf), the score of
-	// the package documentation. order holds, per zone, the live cells
-	// sorted by (util, name); pos is each cell's position in it. They let
-	// placement find the best cells of a zone without scanning them all.
+	// the package documentation. order holds, per zone, a binary min-heap
+	// of the live cells by (util, name); pos is each cell's index in it.
+	// They let placement visit a zone's cells best first without scanning
+	// them all, and cost O(log cells) to keep current on each change.
 	util  []float64
 	order [][]int32
 	pos   []int32
+	aux   []int32 // scratch for best-first walks of an order heap
 
 	// Scratch space indexed by cell slot, kept zeroed between calls.
 	coloc []int32
@@ -160,7 +162,7 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 	s.util[ci] = s.utilOf(ci)
 	s.pos[ci] = int32(len(s.order[zi]))
 	s.order[zi] = append(s.order[zi], ci)
-	s.fix(ci)
+	s.zoneUp(zi, s.pos[ci])
 	var plan Plan
 	if evac && !wasEvac {
 		for _, l := range s.lrpsOn(ci) {
@@ -565,44 +567,66 @@ func (s *State) before(a, b int32) bool {
 	return s.cells[a].name < s.cells[b].name
 }
 
-// touch recomputes cell ci's score after its usage changed and moves it to
-// its place in its zone's order. Scores change a little per placement, so
-// the move is short.
+// touch recomputes cell ci's score after its usage changed and restores
+// its zone's heap.
 func (s *State) touch(ci int32) {
 	s.util[ci] = s.utilOf(ci)
-	s.fix(ci)
+	z := s.cells[ci].zone
+	s.zoneDown(z, s.zoneUp(z, s.pos[ci]))
 }
 
-// fix moves cell ci left or right in its zone's order until it is sorted.
-func (s *State) fix(ci int32) {
-	o := s.order[s.cells[ci].zone]
-	p := s.pos[ci]
-	for p > 0 && s.before(ci, o[p-1]) {
-		o[p] = o[p-1]
-		s.pos[o[p]] = p
-		p--
+// zoneUp moves the entry at index i of zone z's heap up while it beats its
+// parent and returns its final index.
+func (s *State) zoneUp(z, i int32) int32 {
+	h := s.order[z]
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s.before(h[i], h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		s.pos[h[i]], s.pos[h[p]] = i, p
+		i = p
 	}
-	for int(p) < len(o)-1 && s.before(o[p+1], ci) {
-		o[p] = o[p+1]
-		s.pos[o[p]] = p
-		p++
-	}
-	o[p] = ci
-	s.pos[ci] = p
+	return i
 }
 
-// unorder takes cell ci out of its zone's order.
+// zoneDown moves the entry at index i of zone z's heap down while a child
+// beats it.
+func (s *State) zoneDown(z, i int32) {
+	h := s.order[z]
+	n := int32(len(h))
+	for {
+		m, l := i, 2*i+1
+		if l < n && s.before(h[l], h[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && s.before(h[r], h[m]) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		s.pos[h[i]], s.pos[h[m]] = i, m
+		i = m
+	}
+}
+
+// unorder takes cell ci out of its zone's heap.
 func (s *State) unorder(ci int32) {
 	z := s.cells[ci].zone
-	o := s.order[z]
-	p := s.pos[ci]
-	copy(o[p:], o[p+1:])
-	o = o[:len(o)-1]
-	for i := p; int(i) < len(o); i++ {
-		s.pos[o[i]] = i
+	h := s.order[z]
+	i, last := s.pos[ci], int32(len(h)-1)
+	if i != last {
+		h[i] = h[last]
+		s.pos[h[i]] = i
 	}
-	s.order[z] = o
+	s.order[z] = h[:last]
 	s.pos[ci] = -1
+	if i != last {
+		s.zoneDown(z, s.zoneUp(z, i))
+	}
 }
 
 func sortRemovals(rs []Removal) {
