@@ -214,7 +214,7 @@ func BenchmarkPlace(b *testing.B) {
 			b.Run(fmt.Sprintf("cells=%d/instances=%d", cells, inst), func(b *testing.B) {
 				in := bigInput(cfg)
 				start := time.Now()
-				_, naivePlan, err := loadImpl(in, placeNaive)
+				_, naivePlan, err := loadImpl(in, naive)
 				naive := time.Since(start)
 				if err != nil {
 					b.Fatal(err)

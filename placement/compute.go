@@ -42,12 +42,15 @@ func Compute(in Input) (Plan, error) {
 // follow, by name. It returns ErrInvalid, ErrDuplicate or ErrUnknownCell
 // (wrapped) for malformed input.
 func Load(in Input) (*State, Plan, error) {
-	return loadImpl(in, (*State).placeHeap)
+	return loadImpl(in, nil)
 }
 
-func loadImpl(in Input, place func(*State, *lrp, []int32, *Plan)) (*State, Plan, error) {
+// loadImpl is Load with a hook that lets tests adjust the new State.
+func loadImpl(in Input, setup func(*State)) (*State, Plan, error) {
 	s := New()
-	s.placeFn = place
+	if setup != nil {
+		setup(s)
+	}
 	var plan Plan
 	for _, c := range in.Cells {
 		if _, ok := s.byName[c.Name]; ok {

@@ -87,12 +87,19 @@ func FuzzPlace(f *testing.F) {
 		if err != nil {
 			return // random existing instances may collide on an index
 		}
-		slow, naivePlan, err := loadImpl(in, placeNaive)
+		slow, naivePlan, err := loadImpl(in, naive)
 		if err != nil {
 			t.Fatalf("naive Load failed where heap Load did not: %v", err)
 		}
 		if plan.String() != naivePlan.String() {
 			t.Fatalf("heap and naive disagree:\n%s---\n%s", plan.String(), naivePlan.String())
+		}
+		// Short walks make the fast path give up often: the fallback must
+		// reach the same plan.
+		limit := 1 + r.n(3)
+		_, shortPlan, err := loadImpl(in, func(s *State) { s.walkLimit = limit })
+		if err != nil || shortPlan.String() != plan.String() {
+			t.Fatalf("walk limit %d: err %v, plan:\n%s---\n%s", limit, err, shortPlan.String(), plan.String())
 		}
 		if overCommitted(fast) {
 			return

@@ -71,19 +71,20 @@ func (s *State) Zone(cell string) (string, bool) {
 // would this commit do?) and for benchmarks.
 func (s *State) Clone() *State {
 	n := &State{
-		cells:   slices.Clone(s.cells),
-		byName:  make(map[string]int32, len(s.byName)),
-		zones:   slices.Clone(s.zones),
-		zoneIdx: make(map[string]int32, len(s.zoneIdx)),
-		lrps:    make(map[string]*lrp, len(s.lrps)),
-		tasks:   make(map[string]task, len(s.tasks)),
-		epoch:   s.epoch,
-		placeFn: s.placeFn,
-		coloc:   make([]int32, len(s.coloc)),
-		mark:    make([]bool, len(s.mark)),
-		util:    slices.Clone(s.util),
-		pos:     slices.Clone(s.pos),
-		order:   make([][]int32, len(s.order)),
+		cells:     slices.Clone(s.cells),
+		byName:    make(map[string]int32, len(s.byName)),
+		zones:     slices.Clone(s.zones),
+		zoneIdx:   make(map[string]int32, len(s.zoneIdx)),
+		lrps:      make(map[string]*lrp, len(s.lrps)),
+		tasks:     make(map[string]task, len(s.tasks)),
+		epoch:     s.epoch,
+		placeFn:   s.placeFn,
+		walkLimit: s.walkLimit,
+		coloc:     make([]int32, len(s.coloc)),
+		mark:      make([]bool, len(s.mark)),
+		util:      slices.Clone(s.util),
+		pos:       slices.Clone(s.pos),
+		order:     make([][]int32, len(s.order)),
 	}
 	for z, o := range s.order {
 		n.order[z] = slices.Clone(o)

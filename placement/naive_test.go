@@ -2,6 +2,9 @@ package placement
 
 import "github.com/cellsync/cellsync/model"
 
+// naive makes a State use placeNaive.
+func naive(s *State) { s.placeFn = placeNaive }
+
 // placeNaive is the reference placer and the benchmarks' baseline: for each
 // missing index it scans every matching cell, with the same rules as
 // placeHeap (least-loaded zone with a fitting cell, then fewest instances of

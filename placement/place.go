@@ -32,15 +32,15 @@ func (l *lrp) matches(ci int32) bool {
 	return w < len(l.bits) && l.bits[w]&(1<<(uint(ci)&63)) != 0
 }
 
-// walkLimit bounds how many cells firstFree visits in one zone before it
-// gives up and lets the per-LRP heaps decide.
-const walkLimit = 128
+// defaultWalkLimit bounds how many cells firstFree visits in one zone
+// before it gives up and lets the per-LRP heaps decide.
+const defaultWalkLimit = 128
 
 // Outcomes of firstFree besides a cell.
 const (
 	walkNone    = iota // no cell of the zone fits
 	walkColoc          // only cells that already hold an instance fit
-	walkUnknown        // gave up after walkLimit cells
+	walkUnknown        // gave up after State.walkLimit cells
 )
 
 // firstFree visits zone z's cells best score first (a best-first walk of the
@@ -58,7 +58,7 @@ func (s *State) firstFree(l *lrp, z int32, r model.Resources) (int32, int) {
 	defer func() { s.aux = aux[:0] }()
 	outcome := walkNone
 	for visited := 0; len(aux) > 0; visited++ {
-		if visited == walkLimit {
+		if visited == s.walkLimit {
 			return -1, walkUnknown
 		}
 		i := aux[0]
@@ -115,7 +115,7 @@ func siftDown(a []int32, i int, less func(x, y int32) bool) {
 // pickFast finds the cell placeHeap's ranking would choose, walking the
 // zones' score heaps instead of building per-LRP heaps. It gives up (ok
 // false) whenever the answer may be a cell that already holds an instance
-// of l, nothing fits, or a walk hit walkLimit; the per-LRP heaps then
+// of l, nothing fits, or a walk hit s.walkLimit; the per-LRP heaps then
 // settle it. zc holds l's per-zone counts
 // and skip is per-zone scratch, all false on entry and on return.
 func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (best int32, ok bool) {

@@ -89,10 +89,14 @@ func TestScenarios(t *testing.T) {
 			sc := loadScenario(t, f)
 			for _, impl := range []struct {
 				name  string
-				place func(*State, *lrp, []int32, *Plan)
-			}{{"heap", (*State).placeHeap}, {"naive", placeNaive}} {
+				setup func(*State)
+			}{
+				{"heap", nil},
+				{"naive", naive},
+				{"short-walks", func(s *State) { s.walkLimit = 1 }},
+			} {
 				t.Run(impl.name, func(t *testing.T) {
-					s, plan, err := loadImpl(sc.Input, impl.place)
+					s, plan, err := loadImpl(sc.Input, impl.setup)
 					if err != nil {
 						t.Fatalf("Load: %v", err)
 					}

@@ -86,6 +86,8 @@ type State struct {
 	// placeFn places the missing indexes of an LRP; tests swap in a naive
 	// scan as a reference and a benchmark baseline.
 	placeFn func(s *State, l *lrp, missing []int32, plan *Plan)
+	// walkLimit is defaultWalkLimit; tests lower it to exercise fallbacks.
+	walkLimit int
 
 	// util is each cell's weighted utilisation (see utilOf), the score of
 	// the package documentation. order holds, per zone, a binary min-heap
@@ -109,12 +111,13 @@ type State struct {
 // New returns an empty State.
 func New() *State {
 	return &State{
-		byName:  map[string]int32{},
-		zoneIdx: map[string]int32{},
-		lrps:    map[string]*lrp{},
-		tasks:   map[string]task{},
-		epoch:   1,
-		placeFn: (*State).placeHeap,
+		byName:    map[string]int32{},
+		zoneIdx:   map[string]int32{},
+		lrps:      map[string]*lrp{},
+		tasks:     map[string]task{},
+		epoch:     1,
+		placeFn:   (*State).placeHeap,
+		walkLimit: defaultWalkLimit,
 	}
 }
 
