@@ -203,23 +203,28 @@ func snapshot(s *State, in Input) map[string][]string {
 	return out
 }
 
-// BenchmarkPlace places every instance of a fresh workload, heap placer
-// against the naive scan-every-cell placer measured once in the same run.
-// The target: >= 50,000 placements/s at 1,000 cells x 100,000
-// instances.
+// BenchmarkPlace places every instance of a fresh workload. The baseline
+// is the naive scan-every-cell placer (same rules, same plan), timed once
+// right after one untimed heap run of the same input so that the ratio
+// compares neighbours in time on a shared machine. The target:
+// >= 50,000 placements/s at 1,000 cells x 100,000 instances.
 func BenchmarkPlace(b *testing.B) {
 	for _, cells := range []int{200, 1000} {
 		for _, inst := range []int{20_000, 100_000} {
 			cfg := bigConfig{cells: cells, zones: 5, lrps: inst / 100, perLRP: 100}
 			b.Run(fmt.Sprintf("cells=%d/instances=%d", cells, inst), func(b *testing.B) {
 				in := bigInput(cfg)
+				runtime.GC()
 				start := time.Now()
-				_, naivePlan, err := loadImpl(in, naive)
-				naive := time.Since(start)
+				_, plan, err := Load(in)
+				heap := time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, plan, err := Load(in)
+				runtime.GC()
+				start = time.Now()
+				_, naivePlan, err := loadImpl(in, naive)
+				slow := time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -238,17 +243,19 @@ func BenchmarkPlace(b *testing.B) {
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
 				b.ReportMetric(float64(inst)/per, "placements/s")
-				b.ReportMetric(float64(inst)/naive.Seconds(), "naive-placements/s")
-				b.ReportMetric(naive.Seconds()/per, "x-vs-naive")
+				b.ReportMetric(float64(inst)/slow.Seconds(), "naive-placements/s")
+				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
 		}
 	}
 }
 
 // BenchmarkRemoveCell re-places the instances of one lost cell in a fully
-// placed cluster. The target: <= 10 ms at 1,000 cells x 100,000
-// instances. The baseline is the same call with the naive placer, timed
-// over the same cells.
+// placed cluster, removing a different cell each iteration from a fresh
+// copy every cells/20 removals (so the cluster keeps its headroom). The
+// baseline is the naive placer on the same removals, each timed next to the
+// heap placer doing it. The target:
+// <= 10 ms at 1,000 cells x 100,000 instances.
 func BenchmarkRemoveCell(b *testing.B) {
 	for _, cells := range []int{200, 1000} {
 		for _, inst := range []int{20_000, 100_000} {
@@ -259,39 +266,53 @@ func BenchmarkRemoveCell(b *testing.B) {
 					b.Fatal(err)
 				}
 				victim := func(i int) string { return fmt.Sprintf("cell-%05d", (i*7919)%cells) }
-				const naiveRuns = 5
-				var naive time.Duration
-				for i := range naiveRuns {
-					s := base.Clone()
-					s.placeFn = placeNaive
-					ref := base.Clone()
+				perCopy := cells / 20
+				// Five rounds, keeping each side's fastest: other processes
+				// on the shared machine only ever add time.
+				var heap, slow time.Duration
+				for round := range 5 {
+					fast, ref := base.Clone(), base.Clone()
+					ref.placeFn = placeNaive
 					runtime.GC()
-					start := time.Now()
-					p := s.RemoveCell(victim(i))
-					naive += time.Since(start)
-					if want := ref.RemoveCell(victim(i)); want.String() != p.String() {
-						b.Fatal("heap and naive placers disagree")
+					var h, n time.Duration
+					for i := range perCopy {
+						start := time.Now()
+						p := fast.RemoveCell(victim(i))
+						h += time.Since(start)
+						start = time.Now()
+						q := ref.RemoveCell(victim(i))
+						n += time.Since(start)
+						if p.String() != q.String() {
+							b.Fatal("heap and naive placers disagree")
+						}
+						if len(p.Unplaced) > 0 || len(p.Add) != len(p.Remove) || len(p.Add) == 0 {
+							b.Fatalf("re-placed %d of %d", len(p.Add), len(p.Remove))
+						}
 					}
-					if len(p.Unplaced) > 0 || len(p.Add) != len(p.Remove) {
-						b.Fatalf("re-placed %d of %d", len(p.Add), len(p.Remove))
+					if round == 0 || h < heap {
+						heap = h
+					}
+					if round == 0 || n < slow {
+						slow = n
 					}
 				}
 				b.ReportAllocs()
-				b.ResetTimer()
+				var s *State
 				var moved int
+				b.ResetTimer()
 				for i := 0; b.Loop(); i++ {
-					b.StopTimer()
-					s := base.Clone()
-					// Collect the previous clone now, so its garbage is not
-					// charged to the timed call.
-					runtime.GC()
-					b.StartTimer()
-					moved += len(s.RemoveCell(victim(i)).Add)
+					if i%perCopy == 0 {
+						b.StopTimer()
+						s = base.Clone()
+						runtime.GC()
+						b.StartTimer()
+					}
+					moved += len(s.RemoveCell(victim(i % perCopy)).Add)
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
 				b.ReportMetric(per*1000, "ms/cell")
 				b.ReportMetric(float64(moved)/float64(b.N), "instances/cell")
-				b.ReportMetric(naive.Seconds()/naiveRuns/per, "x-vs-naive")
+				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
 		}
 	}
