@@ -19,7 +19,8 @@
 // applied:
 //
 //   - Place(lrp) when an LRP is created or changes, or when its matching
-//     cell set changes (a new cell that matches is used only after Place);
+//     cell set changes (a cell is a candidate for an LRP only once its name
+//     is in the Cells of the LRP's last Place);
 //   - RemoveLRP(name) when an LRP is deleted;
 //   - PlaceTask(task) for a new task, ReleaseTask(name) when it completes;
 //   - AddCell(cell) when a cell registers, changes or starts evacuating;
@@ -65,12 +66,14 @@
 //     the zone being skipped. With spread "none" all cells form one zone.
 //  2. Anti-affinity: fewer instances of this LRP on the cell. A free cell
 //     always beats one that already runs the LRP, however loaded.
-//  3. Score, lower is better: the cell's weighted utilisation after taking
-//     the instance,
+//  3. Score, lower is better: the cell's weighted utilisation,
 //     0.5 × memory used/capacity + 0.25 × disk used/capacity
 //     + 0.25 × containers used/capacity.
 //     Memory weighs most because it is what cells run out of first; the
-//     fractions make cells of different sizes comparable.
+//     fractions make cells of different sizes comparable. The score is
+//     taken before the instance is added (Diego scores after), so it does
+//     not depend on what is being placed and each zone's cells can be kept
+//     ordered by it once for all LRPs.
 //  4. Cell name, for determinism.
 //
 // Tasks use the same score over their matching, ready, fitting cells (fit
@@ -78,11 +81,22 @@
 //
 // # Cost
 //
-// Place builds, for the LRP being placed, one binary heap per zone of the
-// fitting matching cells, ordered by the ranking above: O(M) for M matching
-// cells, then O(Z + log M) per instance for Z zones instead of O(M) for a
-// scan. Per-cell scratch arrays are reused between calls, so a call
-// allocates only its plan. See docs/performance.md for measurements.
+// The State keeps, per zone, a binary min-heap of its cells by score,
+// updated in O(log cells) whenever a cell's usage changes. To place an
+// instance it walks the heaps of the least-loaded zones best first and
+// takes the first cell that matches, fits and holds no instance of the LRP:
+// usually the first or second cell visited, so an instance costs O(zones ×
+// log cells) whatever the number of matching cells. When that walk cannot
+// decide (a zone's free cells all hold an instance already, nothing fits,
+// or 128 cells were visited) the rest of the LRP falls back to one heap per
+// zone of its fitting matching cells ranked as above: O(M) for M matching
+// cells, then O(zones + log M) per instance. Each LRP also remembers its
+// resolved match set (as cell slots and a bit set) while its cell list and
+// the cell registry are unchanged. Place and RemoveCell thus cost about the
+// size of the affected LRPs, not of the cluster; per-cell scratch arrays are
+// reused, so a call allocates little beyond its plan. Tests check every
+// plan against a naive scan-every-cell placer with the same rules. See
+// docs/performance.md for measurements.
 //
 // # Example
 //
