@@ -24,7 +24,10 @@
 //   - RemoveLRP(name) when an LRP is deleted;
 //   - PlaceTask(task) for a new task, ReleaseTask(name) when it completes;
 //   - AddCell(cell) when a cell registers, changes or starts evacuating;
-//   - RemoveCell(name) when a cell's lease expires.
+//   - RemoveCell(name) when a cell's lease expires;
+//   - Retry() when capacity may have freed or grown (a task released, an
+//     LRP removed or scaled down, a cell added), to place what earlier
+//     calls reported unplaced.
 //
 // Compute(input) is the stateless form: the same plan as Load, for one-shot
 // callers such as a "cellsync plan" command. A State is not safe for

@@ -108,7 +108,7 @@ func FuzzPlace(f *testing.F) {
 		checkDesired(t, fast, in.LRPs, plan)
 		for range r.n(6) {
 			var p, q Plan
-			switch r.n(4) {
+			switch r.n(5) {
 			case 0:
 				name := fmt.Sprintf("c%d", r.n(len(in.Cells)))
 				p, q = fast.RemoveCell(name), slow.RemoveCell(name)
@@ -125,6 +125,8 @@ func FuzzPlace(f *testing.F) {
 				c.State = model.CellEvacuating
 				p, _ = fast.AddCell(c)
 				q, _ = slow.AddCell(c)
+			case 4:
+				p, q = fast.Retry(), slow.Retry()
 			case 3:
 				// A cell (re-)registers, maybe in another zone; the LRPs' match lists are unchanged
 				// and must pick it up on their next Place.

@@ -73,9 +73,11 @@ func (s *State) Clone() *State {
 	n := &State{
 		cells:     slices.Clone(s.cells),
 		byName:    make(map[string]int32, len(s.byName)),
+		tombs:     make(map[string]int32, len(s.tombs)),
 		zones:     slices.Clone(s.zones),
 		zoneIdx:   make(map[string]int32, len(s.zoneIdx)),
 		lrps:      make(map[string]*lrp, len(s.lrps)),
+		short:     make(map[string]*lrp, len(s.short)),
 		tasks:     make(map[string]task, len(s.tasks)),
 		epoch:     s.epoch,
 		placeFn:   s.placeFn,
@@ -92,6 +94,9 @@ func (s *State) Clone() *State {
 	for k, v := range s.byName {
 		n.byName[k] = v
 	}
+	for k, v := range s.tombs {
+		n.tombs[k] = v
+	}
 	for k, v := range s.zoneIdx {
 		n.zoneIdx[k] = v
 	}
@@ -107,6 +112,9 @@ func (s *State) Clone() *State {
 		c.bits = slices.Clone(l.bits)
 		c.zones = slices.Clone(l.zones)
 		n.lrps[k] = &c
+	}
+	for k := range s.short {
+		n.short[k] = n.lrps[k]
 	}
 	for i := range n.cells {
 		c := &n.cells[i]

@@ -29,6 +29,7 @@ type step struct {
 	RemoveCell  string      `json:"removeCell"`
 	RemoveLRP   string      `json:"removeLRP"`
 	ReleaseTask string      `json:"releaseTask"`
+	Retry       bool        `json:"retry"`
 	Want        string      `json:"want"`
 }
 
@@ -49,6 +50,8 @@ func (st step) run(t *testing.T, s *State) Plan {
 		p = s.RemoveCell(st.RemoveCell)
 	case st.RemoveLRP != "":
 		p = s.RemoveLRP(st.RemoveLRP)
+	case st.Retry:
+		p = s.Retry()
 	case st.ReleaseTask != "":
 		if !s.ReleaseTask(st.ReleaseTask) {
 			t.Fatalf("ReleaseTask(%s) = false", st.ReleaseTask)

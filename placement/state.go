@@ -22,9 +22,9 @@ var (
 	ErrDuplicate = errors.New("duplicate placement")
 )
 
-// cell is the State's record of one cell. Slots in State.cells are never
-// reused, so the cell indexes an LRP resolved stay valid; a removed cell is
-// a tombstone with gone set.
+// cell is the State's record of one cell. A removed cell's slot stays as a
+// tombstone (gone set) so that slots LRPs resolved stay valid; it is reused
+// only by a cell of the same name, which is what the LRPs' name lists mean.
 type cell struct {
 	name       string
 	zone       int32
@@ -75,9 +75,11 @@ type task struct {
 type State struct {
 	cells   []cell
 	byName  map[string]int32
+	tombs   map[string]int32 // slots of removed cells, by name
 	zones   []string
 	zoneIdx map[string]int32
 	lrps    map[string]*lrp
+	short   map[string]*lrp // LRPs with indexes left unplaced
 	tasks   map[string]task
 	// epoch counts cell registrations and zone changes, starting at 1; an
 	// LRP's resolved match set is reused only while it is unchanged.
@@ -112,8 +114,10 @@ type State struct {
 func New() *State {
 	return &State{
 		byName:    map[string]int32{},
+		tombs:     map[string]int32{},
 		zoneIdx:   map[string]int32{},
 		lrps:      map[string]*lrp{},
+		short:     map[string]*lrp{},
 		tasks:     map[string]task{},
 		epoch:     1,
 		placeFn:   (*State).placeHeap,
@@ -143,14 +147,20 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 	evac := c.State == model.CellEvacuating
 	ci, ok := s.byName[c.Name]
 	if !ok {
-		ci = int32(len(s.cells))
-		s.cells = append(s.cells, cell{name: c.Name})
+		if slot, ok := s.tombs[c.Name]; ok {
+			ci = slot
+			delete(s.tombs, c.Name)
+			s.cells[ci] = cell{name: c.Name}
+		} else {
+			ci = int32(len(s.cells))
+			s.cells = append(s.cells, cell{name: c.Name})
+			s.coloc = append(s.coloc, 0)
+			s.mark = append(s.mark, false)
+			s.util = append(s.util, 0)
+			s.pos = append(s.pos, -1)
+		}
 		s.byName[c.Name] = ci
 		s.epoch++
-		s.coloc = append(s.coloc, 0)
-		s.mark = append(s.mark, false)
-		s.util = append(s.util, 0)
-		s.pos = append(s.pos, -1)
 	} else {
 		s.unorder(ci)
 	}
@@ -204,6 +214,7 @@ func (s *State) RemoveCell(name string) Plan {
 	s.unorder(ci)
 	*c = cell{name: name, zone: c.zone, gone: true}
 	delete(s.byName, name)
+	s.tombs[name] = ci
 	for _, l := range affected {
 		if l.hasSpec {
 			s.reconcile(l, &plan, false)
@@ -229,7 +240,7 @@ func (s *State) lrpsOn(ci int32) []*lrp {
 // facts. It returns ErrUnknownCell if the cell is not registered and
 // ErrDuplicate if the index is already placed.
 func (s *State) AddInstance(in Instance) error {
-	if in.LRP == "" || in.Index < 0 || in.Resources.MemoryMB < 0 || in.Resources.DiskMB < 0 {
+	if in.LRP == "" || in.Index < 0 || in.Index >= model.MaxInstances || in.Resources.MemoryMB < 0 || in.Resources.DiskMB < 0 {
 		return fmt.Errorf("instance %s/%d: %w", in.LRP, in.Index, ErrInvalid)
 	}
 	ci, ok := s.byName[in.Cell]
@@ -313,8 +324,8 @@ func checkLRP(l LRP) error {
 	switch {
 	case l.Name == "":
 		return fmt.Errorf("LRP with empty name: %w", ErrInvalid)
-	case l.Instances < 0:
-		return fmt.Errorf("LRP %s: instances %d < 0: %w", l.Name, l.Instances, ErrInvalid)
+	case l.Instances < 0 || l.Instances > model.MaxInstances:
+		return fmt.Errorf("LRP %s: instances %d not in 0..%d: %w", l.Name, l.Instances, model.MaxInstances, ErrInvalid)
 	case l.Resources.MemoryMB < 0 || l.Resources.DiskMB < 0:
 		return fmt.Errorf("LRP %s: negative resources: %w", l.Name, ErrInvalid)
 	case l.Spread != "" && l.Spread != model.SpreadZone && l.Spread != model.SpreadNone:
@@ -336,6 +347,7 @@ func (s *State) RemoveLRP(name string) Plan {
 		}
 	}
 	delete(s.lrps, name)
+	delete(s.short, name)
 	return plan
 }
 
@@ -531,9 +543,39 @@ func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
 			s.mark[ci] = false
 		}
 	}
-	if len(missing) > 0 {
-		s.placeFn(s, l, missing, plan)
+	if len(missing) == 0 {
+		delete(s.short, l.name)
+		return
 	}
+	s.placeFn(s, l, missing, plan)
+	for _, ci := range l.cells {
+		if ci < 0 {
+			s.short[l.name] = l
+			return
+		}
+	}
+	delete(s.short, l.name)
+}
+
+// Retry tries again to place every LRP index left unplaced by earlier
+// calls, in LRP name order. Call it when capacity may have freed or grown:
+// after ReleaseTask, RemoveLRP, a scale-down, or AddCell of a ready cell.
+// It costs nothing when nothing is unplaced.
+func (s *State) Retry() Plan {
+	if len(s.short) == 0 {
+		return Plan{}
+	}
+	ls := make([]*lrp, 0, len(s.short))
+	for _, l := range s.short {
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b *lrp) int { return cmp.Compare(a.name, b.name) })
+	var plan Plan
+	for _, l := range ls {
+		s.reconcile(l, &plan, false)
+	}
+	sortRemovals(plan.Remove)
+	return plan
 }
 
 // fits reports whether cell ci can take one more instance needing r.
