@@ -172,3 +172,21 @@ func TestPlanString(t *testing.T) {
 		t.Errorf("zero plan: Empty %v, String %q", p.Empty(), p.String())
 	}
 }
+
+func TestFromModel(t *testing.T) {
+	n := int32(3)
+	l := &model.LRP{Header: model.Header{Metadata: model.Meta{Name: "web"}},
+		Spec: model.LRPSpec{Instances: &n, Spread: model.SpreadNone}}
+	got := FromLRP(l, []string{"c1"})
+	want := LRP{Name: "web", Instances: 3, Resources: model.DefaultResources, Spread: model.SpreadNone, Cells: []string{"c1"}}
+	if got.Name != want.Name || got.Instances != want.Instances || got.Resources != want.Resources ||
+		got.Spread != want.Spread || len(got.Cells) != 1 {
+		t.Errorf("FromLRP() = %+v, want %+v", got, want)
+	}
+	r := model.Resources{MemoryMB: 64, DiskMB: 32}
+	tk := &model.Task{Header: model.Header{Metadata: model.Meta{Name: "job"}},
+		Spec: model.TaskSpec{Process: model.Process{Resources: &r}}}
+	if got := FromTask(tk, nil); got.Name != "job" || got.Resources != r {
+		t.Errorf("FromTask() = %+v", got)
+	}
+}
