@@ -105,12 +105,15 @@ func loadImpl(in Input, setup func(*State)) (*State, Plan, error) {
 		}
 		return cmp.Compare(a.Name, b.Name)
 	})
+	total := 0
 	for _, l := range lrps {
-		p, err := s.Place(l)
-		if err != nil {
+		total += max(l.Instances, 0)
+	}
+	plan.Add = slices.Grow(plan.Add, min(total, 1<<20))
+	for _, l := range lrps {
+		if err := s.place(l, &plan); err != nil {
 			return nil, Plan{}, fmt.Errorf("place: %w", err)
 		}
-		plan.merge(p)
 	}
 	tasks := slices.Clone(in.Pending)
 	slices.SortFunc(tasks, func(a, b Task) int { return cmp.Compare(a.Name, b.Name) })

@@ -86,6 +86,8 @@ func (s *State) Clone() *State {
 		mark:      make([]bool, len(s.mark)),
 		util:      slices.Clone(s.util),
 		pos:       slices.Clone(s.pos),
+		rank:      slices.Clone(s.rank),
+		ranked:    s.ranked,
 		order:     make([][]int32, len(s.order)),
 	}
 	for z, o := range s.order {

@@ -53,6 +53,10 @@ func (s *State) firstFree(l *lrp, z int32, r model.Resources) (int32, int) {
 	if len(h) == 0 {
 		return -1, walkNone
 	}
+	// Most often the zone's best cell will do: skip the walk's set-up.
+	if ci := h[0]; s.coloc[ci] == 0 && l.matches(ci) && s.fits(ci, r) {
+		return ci, walkNone
+	}
 	less := func(a, b int32) bool { return s.before(h[a], h[b]) }
 	aux := append(s.aux[:0], 0)
 	defer func() { s.aux = aux[:0] }()

@@ -100,6 +100,11 @@ type State struct {
 	order [][]int32
 	pos   []int32
 	aux   []int32 // scratch for best-first walks of an order heap
+	// rank orders cell slots by name, so ties compare integers; ranked is
+	// false after a new slot appears until ensureRanks runs, and before
+	// compares names meanwhile (same order, so the heaps stay valid).
+	rank   []int32
+	ranked bool
 
 	// Scratch space indexed by cell slot, kept zeroed between calls.
 	coloc []int32
@@ -158,6 +163,8 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 			s.mark = append(s.mark, false)
 			s.util = append(s.util, 0)
 			s.pos = append(s.pos, -1)
+			s.rank = append(s.rank, 0)
+			s.ranked = false
 		}
 		s.byName[c.Name] = ci
 		s.epoch++
@@ -300,8 +307,19 @@ func (s *State) ReleaseTask(name string) bool {
 // instances never move. Call it whenever the LRP or its matching cell set
 // changes. It returns ErrInvalid for a malformed LRP and changes nothing then.
 func (s *State) Place(spec LRP) (Plan, error) {
-	if err := checkLRP(spec); err != nil {
+	var plan Plan
+	if err := s.place(spec, &plan); err != nil {
 		return Plan{}, err
+	}
+	sortRemovals(plan.Remove)
+	return plan, nil
+}
+
+// place is Place appending to plan, so Load can build one plan without
+// copying per-LRP plans. Removals are left unsorted.
+func (s *State) place(spec LRP, plan *Plan) error {
+	if err := checkLRP(spec); err != nil {
+		return err
 	}
 	l := s.lrp(spec.Name)
 	// The selectors package hands the same sorted list while the match set
@@ -314,10 +332,8 @@ func (s *State) Place(spec LRP) (Plan, error) {
 	if !same {
 		l.epoch = 0 // force resolution
 	}
-	var plan Plan
-	s.reconcile(l, &plan, false)
-	sortRemovals(plan.Remove)
-	return plan, nil
+	s.reconcile(l, plan, false)
+	return nil
 }
 
 func checkLRP(l LRP) error {
@@ -362,6 +378,7 @@ func (s *State) PlaceTask(t Task) (Plan, error) {
 	if _, ok := s.tasks[t.Name]; ok {
 		return Plan{}, nil
 	}
+	s.ensureRanks()
 	best := int32(-1)
 	var bestScore float64
 	for _, name := range t.Cells {
@@ -487,6 +504,7 @@ func (s *State) resolveMatching(l *lrp) {
 // the last resolution; only then is every instance's cell re-checked
 // against it, which checkMatch forces too.
 func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
+	s.ensureRanks()
 	if l.epoch != s.epoch {
 		s.resolveMatching(l)
 		checkMatch = true
@@ -609,7 +627,28 @@ func (s *State) before(a, b int32) bool {
 	if s.util[a] != s.util[b] {
 		return s.util[a] < s.util[b]
 	}
+	if s.ranked {
+		return s.rank[a] < s.rank[b]
+	}
 	return s.cells[a].name < s.cells[b].name
+}
+
+// ensureRanks numbers the cell slots (tombstones included, since a
+// tombstone's slot returns only under its own name) in name order, once
+// after cells were added.
+func (s *State) ensureRanks() {
+	if s.ranked {
+		return
+	}
+	idx := make([]int32, len(s.cells))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(s.cells[a].name, s.cells[b].name) })
+	for r, ci := range idx {
+		s.rank[ci] = int32(r)
+	}
+	s.ranked = true
 }
 
 // touch recomputes cell ci's score after its usage changed and restores
