@@ -120,8 +120,8 @@ func siftDown(a []int32, i int, less func(x, y int32) bool) {
 // zones' score heaps instead of building per-LRP heaps. It gives up (ok
 // false) whenever the answer may be a cell that already holds an instance
 // of l, nothing fits, or a walk hit s.walkLimit; the per-LRP heaps then
-// settle it. zc holds l's per-zone counts
-// and skip is per-zone scratch, all false on entry and on return.
+// settle it. zc holds l's per-zone counts and skip is per-zone scratch,
+// all false on entry and on return.
 func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (best int32, ok bool) {
 	defer clear(skip)
 	if l.spec.Spread == model.SpreadNone {

@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -107,7 +108,7 @@ func TestScenarios(t *testing.T) {
 					checkState(t, s)
 					for i, st := range sc.Steps {
 						p := st.run(t, s)
-						comparePlan(t, "step "+string(rune('1'+i)), p, st.Want)
+						comparePlan(t, fmt.Sprintf("step %d", i+1), p, st.Want)
 						checkState(t, s)
 					}
 				})
