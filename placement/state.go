@@ -208,11 +208,16 @@ func (s *State) RemoveCell(name string) Plan {
 	affected := s.lrpsOn(ci)
 	c := &s.cells[ci]
 	reason := "cell " + name + " is gone"
-	for len(c.insts) > 0 {
-		ref := c.insts[len(c.insts)-1]
-		plan.Remove = append(plan.Remove, s.unassign(ref.lrp, ref.index, reason))
+	// Everything on the cell goes: no per-instance bookkeeping on it.
+	plan.Remove = slices.Grow(plan.Remove, len(c.insts))
+	for _, ref := range c.insts {
+		l, idx := ref.lrp, ref.index
+		plan.Remove = append(plan.Remove, Removal{
+			Instance: Instance{LRP: l.name, Index: int(idx), Cell: name, Resources: l.res[idx]},
+			Reason:   reason,
+		})
+		l.cells[idx] = -1
 	}
-	sortRemovals(plan.Remove)
 	slices.Sort(c.tasks)
 	for _, t := range c.tasks {
 		plan.LostTasks = append(plan.LostTasks, TaskAssignment{Task: t, Cell: name, Resources: s.tasks[t].res})
