@@ -95,6 +95,7 @@ func TestQualityBigScenario(t *testing.T) {
 	}
 	checkState(t, s)
 	assertQuality(t, s, in)
+	checkFixedPoint(t, s)
 }
 
 func assertQuality(t *testing.T, s *State, in Input) {

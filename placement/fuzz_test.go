@@ -106,6 +106,7 @@ func FuzzPlace(f *testing.F) {
 		}
 		checkState(t, fast)
 		checkDesired(t, fast, in.LRPs, plan)
+		checkFixedPoint(t, fast)
 		for range r.n(6) {
 			var p, q Plan
 			switch r.n(5) {
@@ -144,8 +145,25 @@ func FuzzPlace(f *testing.F) {
 				t.Fatalf("heap and naive disagree:\n%s---\n%s", p.String(), q.String())
 			}
 			checkState(t, fast)
+			checkFixedPoint(t, fast)
 		}
 	})
+}
+
+// checkFixedPoint requires Compute on the State's snapshot to add and remove
+// nothing: what is placed stays placed. Compute places whatever fits, so a
+// copy of the State first retries what it left unplaced.
+func checkFixedPoint(t *testing.T, s *State) {
+	t.Helper()
+	c := s.Clone()
+	c.Retry()
+	p, err := Compute(c.Snapshot())
+	if err != nil {
+		t.Fatalf("Compute(snapshot): %v", err)
+	}
+	if len(p.Add) > 0 || len(p.Remove) > 0 || len(p.Tasks) > 0 || len(p.LostTasks) > 0 {
+		t.Fatalf("snapshot is not a fixed point:\n%s", p.String())
+	}
 }
 
 func overCommitted(s *State) bool {
