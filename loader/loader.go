@@ -65,7 +65,7 @@ func (r *Result) Errors() []error {
 		errs = append(errs, f.Errs...)
 	}
 	errs = append(errs, model.Check(r.Objects())...)
-	sortErrors(errs)
+	model.SortErrors(errs)
 	return errs
 }
 
@@ -203,17 +203,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func sortErrors(errs []error) {
-	sort.SliceStable(errs, func(i, j int) bool {
-		var a, b *model.Error
-		if !errors.As(errs[i], &a) || !errors.As(errs[j], &b) {
-			return false
-		}
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Line < b.Line
-	})
 }

@@ -1,9 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"sort"
-)
+import "fmt"
 
 // Check applies the rules that span documents and files to a whole
 // repository's objects: names are unique per kind, and every Config a
@@ -62,12 +59,6 @@ func Check(objs []Object) []error {
 			}
 		}
 	}
-	sort.SliceStable(errs, func(i, j int) bool {
-		a, b := errs[i].(*Error), errs[j].(*Error)
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		return a.Line < b.Line
-	})
+	SortErrors(errs)
 	return errs
 }

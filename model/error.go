@@ -1,7 +1,9 @@
 package model
 
 import (
+	"errors"
 	"fmt"
+	"sort"
 	"strings"
 )
 
@@ -35,4 +37,22 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(e.Msg)
 	return b.String()
+}
+
+// SortErrors orders errors by file and line; errors that are not *Error
+// keep their place relative to each other, first.
+func SortErrors(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool {
+		var a, b *Error
+		if !errors.As(errs[i], &a) {
+			return errors.As(errs[j], &b)
+		}
+		if !errors.As(errs[j], &b) {
+			return false
+		}
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
 }

@@ -22,8 +22,11 @@ import (
 type Assignment struct {
 	// Source is "<Kind>/<name>" of the workload that put the items here.
 	Source string `json:"source"`
-	// Commit is the Git commit the items were computed from.
+	// Commit is the Git commit at which the items last changed.
 	Commit string `json:"commit"`
+	// Upsert marks a record of an Upsert-mode SelectorSyncSet: the hub adds
+	// and updates its items but never removes them, nor the record.
+	Upsert bool   `json:"upsert,omitempty"`
 	Items  []Item `json:"items"`
 }
 

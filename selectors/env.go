@@ -2,6 +2,8 @@ package selectors
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/checker"
@@ -16,10 +18,10 @@ import (
 const (
 	// DefaultMaxEstimatedCost is the largest worst-case cost, estimated at
 	// compile time, that a selector may have.
-	DefaultMaxEstimatedCost = 10_000
+	DefaultMaxEstimatedCost = 5_000
 	// DefaultMaxRuntimeCost is the cost budget of one evaluation of one
 	// selector against one cell.
-	DefaultMaxRuntimeCost = 20_000
+	DefaultMaxRuntimeCost = 10_000
 	// MaxLabelsHint is the number of labels a cell is assumed to have at
 	// most when estimating cost.
 	MaxLabelsHint = 64
@@ -74,7 +76,7 @@ func NewEnv(cfg Config) (*Env, error) {
 		cel.Variable("cell", cellType),
 		labelFunc(),
 	}
-	opts = append(opts, semverFuncs()...)
+	opts = append(opts, semverFuncs(&semverCache{})...)
 	// The cell types go last: options such as OptionalTypes register types
 	// on the standard registry, which the custom provider wraps.
 	opts = append(opts, cellTypes())
@@ -126,7 +128,7 @@ func labelFunc() cel.EnvOption {
 // result. The standard library evaluates <, <=, >, >= through
 // traits.Comparer and == through Equal, both of which semverVal
 // implements, so the operator overloads only need declaring.
-func semverFuncs() []cel.EnvOption {
+func semverFuncs(cache *semverCache) []cel.EnvOption {
 	cmp := func(name, id string) cel.EnvOption {
 		return cel.Function(name, cel.Overload(id, []*cel.Type{semverType, semverType}, cel.BoolType))
 	}
@@ -139,17 +141,43 @@ func semverFuncs() []cel.EnvOption {
 					if !ok {
 						return types.NewErr("semver: argument is not a string")
 					}
-					v, err := ParseSemver(string(s))
-					if err != nil {
-						return types.WrapErr(err)
-					}
-					return semverVal{v}
+					return cache.parse(string(s))
 				}))),
 		cmp(operators.Less, "less_semver"),
 		cmp(operators.LessEquals, "less_equals_semver"),
 		cmp(operators.Greater, "greater_semver"),
 		cmp(operators.GreaterEquals, "greater_equals_semver"),
 	}
+}
+
+// semverCache remembers parsed versions: a fleet runs few distinct
+// versions, and semver(cell.version) is parsed once per evaluation
+// otherwise. It is safe for concurrent use and holds at most
+// maxCachedVersions entries.
+type semverCache struct {
+	m sync.Map // string -> ref.Val (semverVal or error)
+	n atomic.Int64
+}
+
+const maxCachedVersions = 1024
+
+func (c *semverCache) parse(s string) ref.Val {
+	if v, ok := c.m.Load(s); ok {
+		return v.(ref.Val)
+	}
+	var out ref.Val
+	v, err := ParseSemver(s)
+	if err != nil {
+		out = types.WrapErr(err)
+	} else {
+		out = semverVal{v}
+	}
+	if c.n.Load() < maxCachedVersions {
+		if _, loaded := c.m.LoadOrStore(s, out); !loaded {
+			c.n.Add(1)
+		}
+	}
+	return out
 }
 
 // estimator bounds the sizes CEL cannot know from the expression: a cell's

@@ -2,8 +2,9 @@ package selectors
 
 import (
 	"maps"
+	"math/bits"
 	"slices"
-	"sort"
+	"strings"
 	"sync"
 
 	"github.com/cellsync/cellsync/model"
@@ -37,17 +38,24 @@ type Index struct {
 	opts IndexOptions
 
 	mu    sync.RWMutex
-	cells map[string]*model.Cell
+	cells map[string]*stored
+	// order holds the cells sorted by name, so that selector updates visit
+	// cells, and report changes, in name order without sorting.
+	order []*stored
+	// Each cell owns a slot, a bit position in every match set; slots of
+	// removed cells are reused.
+	free  []int
+	slots int
 	sels  map[string]*entry
-	// ids are the selector IDs in sorted order, so that updates visit
-	// selectors, and report changes, in a stable order.
+	// ids are the selector IDs, sorted.
 	ids []string
 }
 
-// entry is one registered selector and its match set.
+// entry is one registered selector and its match set, a bit set over cell
+// slots.
 type entry struct {
-	sel     *Selector
-	matched map[string]struct{}
+	sel  *Selector
+	bits []uint64
 	// sorted caches the sorted match set; nil when it must be rebuilt.
 	// A built slice is never modified, so it can be handed out.
 	sorted []string
@@ -55,15 +63,20 @@ type entry struct {
 
 // NewIndex returns an empty Index.
 func NewIndex(opts IndexOptions) *Index {
-	return &Index{opts: opts, cells: map[string]*model.Cell{}, sels: map[string]*entry{}}
+	return &Index{opts: opts, cells: map[string]*stored{}, sels: map[string]*entry{}}
 }
 
-func (x *Index) match(id string, s *Selector, c *model.Cell) bool {
-	ok, err := s.Match(c)
+func (x *Index) match(act *activation, id string, s *Selector, c *stored) bool {
+	act.cell = c
+	ok, err := s.match(act, &c.Cell, c.small)
 	if err != nil && x.opts.OnError != nil {
 		x.opts.OnError(id, c.Name, err)
 	}
 	return ok
+}
+
+func (x *Index) position(name string) (int, bool) {
+	return slices.BinarySearchFunc(x.order, name, func(c *stored, n string) int { return strings.Compare(c.Name, n) })
 }
 
 // UpsertCell adds or replaces the cell c.Name, evaluates it against every
@@ -73,20 +86,34 @@ func (x *Index) match(id string, s *Selector, c *model.Cell) bool {
 func (x *Index) UpsertCell(c model.Cell) []Change {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if old, ok := x.cells[c.Name]; ok && cellEqual(old, &c) {
-		return nil
+	cp := newStored(c)
+	if old, ok := x.cells[c.Name]; ok {
+		if cellEqual(&old.Cell, &c) {
+			return nil
+		}
+		cp.slot = old.slot
+		i, _ := x.position(c.Name)
+		x.order[i] = cp
+	} else {
+		if n := len(x.free); n > 0 {
+			cp.slot, x.free = x.free[n-1], x.free[:n-1]
+		} else {
+			cp.slot = x.slots
+			x.slots++
+		}
+		i, _ := x.position(c.Name)
+		x.order = slices.Insert(x.order, i, cp)
 	}
-	cp := c
-	cp.Labels = maps.Clone(c.Labels)
-	x.cells[c.Name] = &cp
+	x.cells[c.Name] = cp
 	var out []Change
+	act := &activation{}
 	for _, id := range x.ids {
 		e := x.sels[id]
-		now := x.match(id, e.sel, &cp)
-		if _, was := e.matched[c.Name]; was == now {
+		now := x.match(act, id, e.sel, cp)
+		if e.has(cp.slot) == now {
 			continue
 		}
-		e.set(c.Name, now)
+		e.set(cp.slot, now)
 		out = append(out, Change{Selector: id, Cell: c.Name, Matched: now})
 	}
 	return out
@@ -97,15 +124,19 @@ func (x *Index) UpsertCell(c model.Cell) []Change {
 func (x *Index) RemoveCell(name string) []Change {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, ok := x.cells[name]; !ok {
+	c, ok := x.cells[name]
+	if !ok {
 		return nil
 	}
 	delete(x.cells, name)
+	i, _ := x.position(name)
+	x.order = slices.Delete(x.order, i, i+1)
+	x.free = append(x.free, c.slot)
 	var out []Change
 	for _, id := range x.ids {
 		e := x.sels[id]
-		if _, was := e.matched[name]; was {
-			e.set(name, false)
+		if e.has(c.slot) {
+			e.set(c.slot, false)
 			out = append(out, Change{Selector: id, Cell: name, Matched: false})
 		}
 	}
@@ -124,22 +155,22 @@ func (x *Index) SetSelector(id string, s *Selector) []Change {
 	defer x.mu.Unlock()
 	e, ok := x.sels[id]
 	if !ok {
-		e = &entry{matched: map[string]struct{}{}}
+		e = &entry{bits: make([]uint64, (x.slots+63)/64)}
 		x.sels[id] = e
 		i, _ := slices.BinarySearch(x.ids, id)
 		x.ids = slices.Insert(x.ids, i, id)
 	}
 	e.sel = s
 	var out []Change
-	for name, c := range x.cells {
-		now := x.match(id, s, c)
-		if _, was := e.matched[name]; was == now {
+	act := &activation{}
+	for _, c := range x.order {
+		now := x.match(act, id, s, c)
+		if e.has(c.slot) == now {
 			continue
 		}
-		e.set(name, now)
-		out = append(out, Change{Selector: id, Cell: name, Matched: now})
+		e.set(c.slot, now)
+		out = append(out, Change{Selector: id, Cell: c.Name, Matched: now})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Cell < out[j].Cell })
 	return out
 }
 
@@ -155,11 +186,12 @@ func (x *Index) RemoveSelector(id string) []Change {
 	delete(x.sels, id)
 	i, _ := slices.BinarySearch(x.ids, id)
 	x.ids = slices.Delete(x.ids, i, i+1)
-	out := make([]Change, 0, len(e.matched))
-	for name := range e.matched {
-		out = append(out, Change{Selector: id, Cell: name, Matched: false})
+	var out []Change
+	for _, c := range x.order {
+		if e.has(c.slot) {
+			out = append(out, Change{Selector: id, Cell: c.Name, Matched: false})
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Cell < out[j].Cell })
 	return out
 }
 
@@ -185,10 +217,13 @@ func (x *Index) Matches(id string) []string {
 		return nil
 	}
 	if e.sorted == nil {
-		e.sorted = slices.Sorted(maps.Keys(e.matched))
-		if e.sorted == nil {
-			e.sorted = []string{}
+		out := make([]string, 0, e.count())
+		for _, c := range x.order {
+			if e.has(c.slot) {
+				out = append(out, c.Name)
+			}
 		}
+		e.sorted = out
 	}
 	return e.sorted
 }
@@ -198,11 +233,8 @@ func (x *Index) Matching(id, cell string) bool {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	e, ok := x.sels[id]
-	if !ok {
-		return false
-	}
-	_, m := e.matched[cell]
-	return m
+	c, ok2 := x.cells[cell]
+	return ok && ok2 && e.has(c.slot)
 }
 
 // Selector returns the selector registered under id.
@@ -223,13 +255,30 @@ func (x *Index) Len() (cells, selectors int) {
 	return len(x.cells), len(x.sels)
 }
 
-func (e *entry) set(cell string, matched bool) {
+func (e *entry) has(slot int) bool {
+	w := slot / 64
+	return w < len(e.bits) && e.bits[w]&(1<<(slot%64)) != 0
+}
+
+func (e *entry) set(slot int, matched bool) {
+	w := slot / 64
 	if matched {
-		e.matched[cell] = struct{}{}
-	} else {
-		delete(e.matched, cell)
+		if w >= len(e.bits) {
+			e.bits = append(e.bits, make([]uint64, w+1-len(e.bits))...)
+		}
+		e.bits[w] |= 1 << (slot % 64)
+	} else if w < len(e.bits) {
+		e.bits[w] &^= 1 << (slot % 64)
 	}
 	e.sorted = nil
+}
+
+func (e *entry) count() int {
+	n := 0
+	for _, w := range e.bits {
+		n += bits.OnesCount64(w)
+	}
+	return n
 }
 
 // cellEqual reports whether two cell records have the same attributes.

@@ -9,6 +9,7 @@ import (
 	"github.com/google/cel-go/common"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/common/types/ref"
 	"github.com/google/cel-go/interpreter"
 
 	"github.com/cellsync/cellsync/model"
@@ -48,9 +49,18 @@ type Selector struct {
 	expr string
 	// all is set for the empty selector, which matches every cell without
 	// evaluating anything.
-	all  bool
+	all bool
+	// prg enforces the runtime cost budget; fast does not track cost and
+	// runs only on cells within the size hints, where the estimate, which is
+	// at most the budget, bounds the actual cost.
 	prg  cel.Program
-	cost uint64
+	fast cel.Program
+	// fastOK is set when the selector has no comprehension and its
+	// estimate is within the runtime budget. Without loops the evaluation
+	// takes a fixed number of steps, and on cells within the size hints
+	// the estimate bounds its cost (TestEstimateBoundsActualCost).
+	fastOK bool
+	cost   uint64
 	// pre holds the top-level conjuncts simple enough to test in Go; if one
 	// is false, the whole selector is false.
 	pre []precheck
@@ -89,7 +99,19 @@ func (e *Env) Compile(expr string) (*Selector, error) {
 	if err != nil {
 		return nil, &CompileError{Expr: expr, Msg: fmt.Sprintf("plan: %v", err)}
 	}
-	return &Selector{expr: expr, prg: prg, cost: est.Max, pre: prechecks(ast.NativeRep().Expr())}, nil
+	fast, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+	if err != nil {
+		return nil, &CompileError{Expr: expr, Msg: fmt.Sprintf("plan: %v", err)}
+	}
+	root := ast.NativeRep().Expr()
+	return &Selector{
+		expr:   expr,
+		prg:    prg,
+		fast:   fast,
+		fastOK: est.Max <= e.cfg.MaxRuntimeCost && !hasComprehension(root),
+		cost:   est.Max,
+		pre:    prechecks(root),
+	}, nil
 }
 
 func costString(c uint64) string {
@@ -156,6 +178,18 @@ func checkConstants(expr string, a *celast.AST) error {
 	return bad
 }
 
+// hasComprehension reports whether e contains a loop (all, exists,
+// exists_one, map, filter), whose cost grows with the size of the cell.
+func hasComprehension(e celast.Expr) bool {
+	found := false
+	celast.PostOrderVisit(e, celast.NewExprVisitor(func(e celast.Expr) {
+		if e.Kind() == celast.ComprehensionKind {
+			found = true
+		}
+	}))
+	return found
+}
+
 // Expr returns the selector's source text.
 func (s *Selector) Expr() string { return s.expr }
 
@@ -165,8 +199,9 @@ func (s *Selector) MatchesAll() bool { return s.all }
 // EstimatedCost returns the worst-case cost estimated at compile time.
 func (s *Selector) EstimatedCost() uint64 { return s.cost }
 
-// activation binds `cell` without allocating a map per evaluation.
-type activation struct{ cell *model.Cell }
+// activation binds `cell` (a *model.Cell, or the Index's *stored) without
+// allocating a map per evaluation.
+type activation struct{ cell any }
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -184,6 +219,13 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // to semver, an exhausted cost budget wrapping ErrCostLimit) means no match
 // and is returned so callers can report it.
 func (s *Selector) Match(c *model.Cell) (bool, error) {
+	return s.match(&activation{cell: c}, c, withinHints(c))
+}
+
+// match is Match with the activation binding c and the size check of c
+// provided by the caller: the Index reuses one activation and checks sizes
+// once per cell update.
+func (s *Selector) match(act *activation, c *model.Cell, small bool) (bool, error) {
 	if s == nil || s.all {
 		return true, nil
 	}
@@ -192,15 +234,22 @@ func (s *Selector) Match(c *model.Cell) (bool, error) {
 			return false, nil
 		}
 	}
-	return s.eval(c)
+	if small && s.fastOK {
+		return result(s.fast.Eval(act))
+	}
+	return result(s.prg.Eval(act))
 }
 
-// eval runs the CEL program without the Go pre-checks.
+// eval runs the cost-limited CEL program without the pre-checks: the
+// reference that Match must agree with.
 func (s *Selector) eval(c *model.Cell) (bool, error) {
 	if s == nil || s.all {
 		return true, nil
 	}
-	out, _, err := s.prg.Eval(&activation{cell: c})
+	return result(s.prg.Eval(&activation{cell: c}))
+}
+
+func result(out ref.Val, _ *cel.EvalDetails, err error) (bool, error) {
 	if err != nil {
 		var cancel interpreter.EvalCancelledError
 		if errors.As(err, &cancel) && cancel.Cause == interpreter.CostLimitExceeded {
@@ -213,4 +262,25 @@ func (s *Selector) eval(c *model.Cell) (bool, error) {
 		return false, fmt.Errorf("selector returned %s, not bool", out.Type().TypeName())
 	}
 	return bool(b), nil
+}
+
+// withinHints reports whether c respects the sizes the cost estimate
+// assumed (MaxLabelsHint labels, strings of at most MaxStringHint bytes).
+// For such cells a selector's actual cost cannot exceed its estimate, which
+// is at most MaxEstimatedCost.
+func withinHints(c *model.Cell) bool {
+	if len(c.Labels) > MaxLabelsHint {
+		return false
+	}
+	for _, s := range [...]string{c.Name, c.Zone, c.Runtime, c.Version, c.State} {
+		if len(s) > MaxStringHint {
+			return false
+		}
+	}
+	for k, v := range c.Labels {
+		if len(k) > MaxStringHint || len(v) > MaxStringHint {
+			return false
+		}
+	}
+	return true
 }

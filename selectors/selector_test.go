@@ -359,3 +359,77 @@ func TestDefaultConfig(t *testing.T) {
 		t.Errorf("Config() = %+v, want %+v", got, want)
 	}
 }
+
+func TestWithinHints(t *testing.T) {
+	long := strings.Repeat("x", MaxStringHint+1)
+	manyLabels := map[string]string{}
+	for i := range MaxLabelsHint + 1 {
+		manyLabels[fmt.Sprint(i)] = ""
+	}
+	tests := []struct {
+		name string
+		cell model.Cell
+		want bool
+	}{
+		{name: "typical", cell: *prodCell(), want: true},
+		{name: "long zone", cell: model.Cell{Zone: long}, want: false},
+		{name: "long label value", cell: model.Cell{Labels: map[string]string{"k": long}}, want: false},
+		{name: "long label key", cell: model.Cell{Labels: map[string]string{long: "v"}}, want: false},
+		{name: "too many labels", cell: model.Cell{Labels: manyLabels}, want: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := withinHints(&tt.cell); got != tt.want {
+				t.Errorf("withinHints = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestEstimateBoundsActualCost backs the fast path of Match: for selectors
+// without comprehensions and cells within the size hints, the compile-time
+// estimate must bound the cost the cost-limited program actually spends.
+// Selectors with comprehensions always run cost-limited (cel-go's estimate
+// of them is not an upper bound), and that is checked too.
+func TestEstimateBoundsActualCost(t *testing.T) {
+	env := newEnv(t, Config{})
+	full := &model.Cell{Name: strings.Repeat("n", MaxStringHint), Zone: strings.Repeat("z", MaxStringHint),
+		Version: "1.2.3-" + strings.Repeat("a", MaxStringHint-6), Labels: map[string]string{}}
+	for i := range MaxLabelsHint {
+		full.Labels[fmt.Sprintf("%0*d", MaxStringHint, i)] = strings.Repeat("v", MaxStringHint)
+	}
+	cells := []*model.Cell{prodCell(), {Name: "bare"}, full}
+	exprs := append([]string{
+		`cell.labels.all(k, cell.labels[k].startsWith("v"))`,
+		`cell.labels.exists(k, k.contains("9") && cell.labels[k].size() > 3)`,
+		`cell.labels.filter(k, k.endsWith("1")).size() > 2`,
+		`cell.labels.map(k, k + cell.labels[k]).exists(s, s.size() > 300)`,
+		`cell.name.matches("^n+$") && cell.zone + cell.name != ""`,
+		`cell.labels.exists_one(k, cell.labels[k] == cell.zone)`,
+		`[cell.zone, cell.name, cell.version].exists(s, s.size() > 100)`,
+		`cell == cell`,
+		`cell.label(cell.zone, cell.name) == cell.version`,
+	}, propExprs...)
+	for _, expr := range exprs {
+		s := mustCompile(t, env, expr)
+		if s.MatchesAll() {
+			continue
+		}
+		loops := strings.Contains(expr, "(k,") || strings.Contains(expr, "(s,")
+		if s.fastOK == loops {
+			t.Errorf("%s: fastOK = %v with comprehension %v", expr, s.fastOK, loops)
+		}
+		if !s.fastOK {
+			continue
+		}
+		for _, c := range cells {
+			_, det, err := s.prg.Eval(&activation{cell: c})
+			if det == nil || det.ActualCost() == nil {
+				t.Fatalf("%s: no cost tracked (err %v)", expr, err)
+			}
+			if got := *det.ActualCost(); got > s.EstimatedCost() {
+				t.Errorf("%s on %.10s: actual cost %d > estimate %d", expr, c.Name, got, s.EstimatedCost())
+			}
+		}
+	}
+}

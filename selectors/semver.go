@@ -17,9 +17,13 @@ import (
 // metadata after '+', with an optional leading 'v'. Build metadata is kept
 // but ignored when comparing.
 type Semver struct {
+	// Major, Minor and Patch are the version core.
 	Major, Minor, Patch uint64
-	Pre                 []string
-	Build               string
+	// Pre holds the dot-separated pre-release identifiers; nil for a
+	// release.
+	Pre []string
+	// Build is the build metadata after '+', without the '+'.
+	Build string
 }
 
 // errSemver is wrapped by every ParseSemver error.

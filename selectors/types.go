@@ -2,6 +2,7 @@ package selectors
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
 
 	"github.com/google/cel-go/common/types"
@@ -34,6 +35,8 @@ func cellOf(o any) *model.Cell {
 	switch c := o.(type) {
 	case *model.Cell:
 		return c
+	case *stored:
+		return &c.Cell
 	case model.Cell:
 		return &c
 	}
@@ -44,10 +47,60 @@ func capacityOf(o any) *model.Capacity {
 	switch c := o.(type) {
 	case *model.Capacity:
 		return c
+	case *boxedCapacity:
+		return &c.cap
 	case model.Capacity:
 		return &c
 	}
 	return nil
+}
+
+// Indexes into stored.strs and boxedCapacity.ints.
+const (
+	strName = iota
+	strZone
+	strRuntime
+	strVersion
+	strState
+	numStrs
+)
+
+const (
+	intMemory = iota
+	intDisk
+	intContainers
+	numInts
+)
+
+// stored is the Index's copy of a cell, with its string attributes and
+// capacity converted to CEL values once, at update time, rather than on
+// every evaluation of every selector.
+type stored struct {
+	model.Cell
+	// small caches withinHints.
+	small bool
+	// slot is the cell's bit in the Index's match sets.
+	slot int
+	strs [numStrs]ref.Val
+	cap  *boxedCapacity
+}
+
+// boxedCapacity is a capacity with its numbers converted to CEL values.
+type boxedCapacity struct {
+	cap  model.Capacity
+	ints [numInts]ref.Val
+}
+
+func newStored(c model.Cell) *stored {
+	s := &stored{Cell: c}
+	s.Labels = maps.Clone(c.Labels)
+	s.small = withinHints(&s.Cell)
+	for i, v := range [numStrs]string{c.Name, c.Zone, c.Runtime, c.Version, cellState(&c)} {
+		s.strs[i] = types.String(v)
+	}
+	s.cap = &boxedCapacity{cap: c.Capacity, ints: [numInts]ref.Val{
+		types.Int(c.Capacity.MemoryMB), types.Int(c.Capacity.DiskMB), types.Int(c.Capacity.Containers)}}
+	return s
 }
 
 // cellState returns the cell's state with the default applied: an empty
@@ -59,10 +112,13 @@ func cellState(c *model.Cell) string {
 	return c.State
 }
 
-func stringField(f func(*model.Cell) string) field {
+func stringField(idx int, f func(*model.Cell) string) field {
 	return field{
 		typ: types.StringType,
 		get: func(o any) any {
+			if s, ok := o.(*stored); ok {
+				return s.strs[idx]
+			}
 			if c := cellOf(o); c != nil {
 				return f(c)
 			}
@@ -75,10 +131,13 @@ func stringField(f func(*model.Cell) string) field {
 	}
 }
 
-func intField(f func(*model.Capacity) int64) field {
+func intField(idx int, f func(*model.Capacity) int64) field {
 	return field{
 		typ: types.IntType,
 		get: func(o any) any {
+			if b, ok := o.(*boxedCapacity); ok {
+				return b.ints[idx]
+			}
 			if c := capacityOf(o); c != nil {
 				return f(c)
 			}
@@ -94,11 +153,11 @@ func intField(f func(*model.Capacity) int64) field {
 // cellFields are the attributes of `cell` visible to selectors, named as in
 // the cell record's JSON form.
 var cellFields = map[string]field{
-	"name":    stringField(func(c *model.Cell) string { return c.Name }),
-	"zone":    stringField(func(c *model.Cell) string { return c.Zone }),
-	"runtime": stringField(func(c *model.Cell) string { return c.Runtime }),
-	"version": stringField(func(c *model.Cell) string { return c.Version }),
-	"state":   stringField(cellState),
+	"name":    stringField(strName, func(c *model.Cell) string { return c.Name }),
+	"zone":    stringField(strZone, func(c *model.Cell) string { return c.Zone }),
+	"runtime": stringField(strRuntime, func(c *model.Cell) string { return c.Runtime }),
+	"version": stringField(strVersion, func(c *model.Cell) string { return c.Version }),
+	"state":   stringField(strState, cellState),
 	"labels": {
 		typ: types.NewMapType(types.StringType, types.StringType),
 		get: func(o any) any {
@@ -115,6 +174,9 @@ var cellFields = map[string]field{
 	"capacity": {
 		typ: capacityType,
 		get: func(o any) any {
+			if s, ok := o.(*stored); ok {
+				return s.cap
+			}
 			if c := cellOf(o); c != nil {
 				return &c.Capacity
 			}
@@ -125,9 +187,9 @@ var cellFields = map[string]field{
 }
 
 var capacityFields = map[string]field{
-	"memoryMB":   intField(func(c *model.Capacity) int64 { return c.MemoryMB }),
-	"diskMB":     intField(func(c *model.Capacity) int64 { return c.DiskMB }),
-	"containers": intField(func(c *model.Capacity) int64 { return int64(c.Containers) }),
+	"memoryMB":   intField(intMemory, func(c *model.Capacity) int64 { return c.MemoryMB }),
+	"diskMB":     intField(intDisk, func(c *model.Capacity) int64 { return c.DiskMB }),
+	"containers": intField(intContainers, func(c *model.Capacity) int64 { return int64(c.Containers) }),
 }
 
 // cellFieldNames lists the fields in declaration order, for error messages
@@ -213,8 +275,12 @@ func (p *provider) NativeToValue(v any) ref.Val {
 	switch v := v.(type) {
 	case *model.Cell:
 		return &objectVal{p: p, typ: cellType, fields: cellFields, v: v}
+	case *stored:
+		return &objectVal{p: p, typ: cellType, fields: cellFields, v: &v.Cell}
 	case *model.Capacity:
 		return &objectVal{p: p, typ: capacityType, fields: capacityFields, v: v}
+	case *boxedCapacity:
+		return &objectVal{p: p, typ: capacityType, fields: capacityFields, v: &v.cap}
 	}
 	return p.adapter.NativeToValue(v)
 }

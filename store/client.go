@@ -229,6 +229,9 @@ type WriteResult struct {
 	Written int
 	// Conflicts are the compare-and-swap ops that were not applied.
 	Conflicts []Conflict
+	// Revisions holds, for each op in order, the revision at which it was
+	// applied, or 0 for a conflict.
+	Revisions []int64
 }
 
 // Write applies ops in as few transactions as the limits allow (operations
@@ -238,7 +241,7 @@ type WriteResult struct {
 // atomically; ops in different transactions do not. A key must appear at
 // most once in ops.
 func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
-	var res WriteResult
+	res := WriteResult{Revisions: make([]int64, len(ops))}
 	for start := 0; start < len(ops); {
 		end, size := start, 0
 		for end < len(ops) && end-start < c.maxOps {
@@ -249,7 +252,7 @@ func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
 			size += sz
 			end++
 		}
-		if err := c.writeBatch(ctx, ops[start:end], &res); err != nil {
+		if err := c.writeBatch(ctx, ops, start, end, &res); err != nil {
 			return res, err
 		}
 		start = end
@@ -257,12 +260,19 @@ func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
 	return res, nil
 }
 
-func (c *Client) writeBatch(ctx context.Context, batch []Op, res *WriteResult) error {
+// writeBatch writes ops[start:end] in one transaction, dropping and
+// reporting the ops whose condition fails until the rest succeeds.
+func (c *Client) writeBatch(ctx context.Context, ops []Op, start, end int, res *WriteResult) error {
+	batch := make([]int, 0, end-start)
+	for i := start; i < end; i++ {
+		batch = append(batch, i)
+	}
 	for len(batch) > 0 {
 		var cmps []clientv3.Cmp
 		var onFail []clientv3.Op
 		thens := make([]clientv3.Op, 0, len(batch))
-		for _, op := range batch {
+		for _, i := range batch {
+			op := ops[i]
 			if op.IfModRevision != nil {
 				cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(op.Key), "=", *op.IfModRevision))
 				onFail = append(onFail, clientv3.OpGet(op.Key))
@@ -278,12 +288,15 @@ func (c *Client) writeBatch(ctx context.Context, batch []Op, res *WriteResult) e
 		}
 		resp, err := c.etcd.Txn(ctx).If(cmps...).Then(thens...).Else(onFail...).Commit()
 		if err != nil {
-			return fmt.Errorf("write %d keys (first %s): %w", len(batch), batch[0].Key, err)
+			return fmt.Errorf("write %d keys (first %s): %w", len(batch), ops[batch[0]].Key, err)
 		}
 		res.Txns++
 		res.Revision = resp.Header.Revision
 		if resp.Succeeded {
 			res.Written += len(batch)
+			for _, i := range batch {
+				res.Revisions[i] = resp.Header.Revision
+			}
 			return nil
 		}
 		// Keep the ops whose condition held; report the others.
@@ -294,14 +307,15 @@ func (c *Client) writeBatch(ctx context.Context, batch []Op, res *WriteResult) e
 			}
 		}
 		kept := batch[:0:0]
-		for _, op := range batch {
+		for _, i := range batch {
+			op := ops[i]
 			if op.IfModRevision != nil && current[op.Key].ModRevision != *op.IfModRevision {
 				cur := current[op.Key]
 				cur.Key = op.Key
 				res.Conflicts = append(res.Conflicts, Conflict{Op: op, Current: cur})
 				continue
 			}
-			kept = append(kept, op)
+			kept = append(kept, i)
 		}
 		batch = kept
 	}
@@ -319,7 +333,7 @@ func (c *Client) CompareAndSwap(ctx context.Context, key string, modRev int64, v
 	if len(res.Conflicts) > 0 {
 		return false, res.Conflicts[0].Current, nil
 	}
-	return true, KV{Key: key, Value: value, ModRevision: res.Revision}, nil
+	return true, KV{Key: key, Value: value, ModRevision: res.Revisions[0]}, nil
 }
 
 // Encode serializes a value compactly.

@@ -124,6 +124,9 @@ func TestWriteListWatchCAS(t *testing.T) {
 	if res.Written != 2 || len(res.Conflicts) != 1 || res.Conflicts[0].Op.Key != cas {
 		t.Fatalf("mixed batch: %+v", res)
 	}
+	if r := res.Revisions; r[0] == 0 || r[1] != 0 || r[2] != r[0] {
+		t.Errorf("revisions = %v, want [rev 0 rev]", r)
+	}
 	for _, k := range []string{"/t/a", "/t/b"} {
 		if _, ok, _ := c.Get(ctx, k); !ok {
 			t.Errorf("%s not written", k)

@@ -44,6 +44,6 @@ selector matches.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate())
+	root.AddCommand(newValidate(), newHub())
 	return root
 }

@@ -5,6 +5,8 @@ import (
 	"os"
 
 	"github.com/cellsync/cellsync/loader"
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/selectors"
 	"github.com/spf13/cobra"
 )
 
@@ -14,8 +16,9 @@ func newValidate() *cobra.Command {
 		Use:   "validate DIR",
 		Short: "Check a workload directory and print every problem as file:line: message",
 		Long: `validate loads every *.yaml and *.yml file under DIR (hidden directories
-are skipped), checks each document and the rules that span files, and prints
-every problem as "file:line: message". It exits 1 when there is any problem.`,
+are skipped), checks each document and the rules that span files, compiles
+every CEL selector, and prints every problem as "file:line: message". It
+exits 1 when there is any problem.`,
 		Example: "  cellsync validate repo-example",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -28,7 +31,12 @@ every problem as "file:line: message". It exits 1 when there is any problem.`,
 				return fmt.Errorf("validate: %s is not a directory", dir)
 			}
 			res := loader.Load(os.DirFS(dir), opts)
-			errs := res.Errors()
+			env, err := selectors.NewEnv(selectors.Config{})
+			if err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
+			errs := append(res.Errors(), selectors.CheckObjects(env, res.Objects())...)
+			model.SortErrors(errs)
 			out := cmd.OutOrStdout()
 			for _, err := range errs {
 				fmt.Fprintln(out, err)

@@ -43,6 +43,15 @@ func TestValidate(t *testing.T) {
 		t.Errorf("output lacks file:line message:\n%s", out)
 	}
 
+	sel := "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  image: busybox\n  selector: 'cell.zoen == \"z1\"'\n"
+	if err := os.WriteFile(filepath.Join(dir, "task.yaml"), []byte(sel), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = run(t, "validate", dir)
+	if !strings.Contains(out, `task.yaml:2: document 1: spec.selector: Task "t": column 5: undefined field 'zoen'`) {
+		t.Errorf("output lacks the selector error:\n%s", out)
+	}
+
 	if _, err := run(t, "validate", filepath.Join(dir, "missing")); err == nil {
 		t.Error("validate of a missing dir succeeded")
 	}

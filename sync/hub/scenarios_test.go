@@ -1,0 +1,255 @@
+package hub_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/sync/hub"
+)
+
+func set(name, mode, selector string, configs ...string) string {
+	var res []string
+	for _, c := range configs {
+		name, data, _ := strings.Cut(c, "=")
+		res = append(res, fmt.Sprintf("  - {kind: Config, metadata: {name: %s}, data: {k: %q}}", name, data))
+	}
+	return fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: SelectorSyncSet\nmetadata: {name: %s}\nspec:\n  resourceApplyMode: %s\n  selector: '%s'\n  resources:\n%s", name, mode, selector, strings.Join(res, "\n"))
+}
+
+func TestSelectorChangeMovesWork(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.putCell("c2", "z2", nil)
+	f.commit("1", set("s", "Sync", `cell.zone == "z1"`, "a=1"))
+	if got := f.settled("1"); got["c1"]["SelectorSyncSet/s"] != "Config/a" || got["c2"] != nil {
+		t.Fatalf("before: %v", got)
+	}
+	f.commit("2", set("s", "Sync", `cell.zone == "z2"`, "a=1"))
+	if got := f.settled("2"); got["c2"]["SelectorSyncSet/s"] != "Config/a" || got["c1"] != nil {
+		t.Fatalf("after: %v", got)
+	}
+	// A relabelled cell moves work too, without a commit.
+	f.putCell("c1", "z2", nil)
+	f.eventually("c1 matches after moving to z2", func() (bool, string) {
+		got := f.assignments()
+		return got["c1"]["SelectorSyncSet/s"] == "Config/a", fmt.Sprint(got)
+	})
+}
+
+func TestSyncRemovesUpsertKeeps(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.putCell("c2", "z2", nil)
+	f.commit("1", set("sync", "Sync", "", "a=1", "b=1")+"\n---\n"+set("up", "Upsert", "", "x=1", "y=1"))
+	got := f.settled("1")
+	if got["c1"]["SelectorSyncSet/sync"] != "Config/a,Config/b" || got["c1"]["SelectorSyncSet/up"] != "Config/x,Config/y" {
+		t.Fatalf("initial: %v", got)
+	}
+	// Drop one resource from each set and narrow both to z1.
+	f.commit("2", set("sync", "Sync", `cell.zone == "z1"`, "a=1")+"\n---\n"+set("up", "Upsert", `cell.zone == "z1"`, "x=2"))
+	got = f.settled("2")
+	if s := got["c1"]["SelectorSyncSet/sync"]; s != "Config/a" {
+		t.Errorf("Sync set on c1 = %q, want Config/b removed", s)
+	}
+	if _, ok := got["c2"]["SelectorSyncSet/sync"]; ok {
+		t.Errorf("Sync set still on c2, which no longer matches")
+	}
+	if s := got["c1"]["SelectorSyncSet/up"]; s != "Config/x,Config/y" {
+		t.Errorf("Upsert set on c1 = %q, want y kept", s)
+	}
+	if s := got["c2"]["SelectorSyncSet/up"]; s != "Config/x,Config/y" {
+		t.Errorf("Upsert set on c2 = %q, want kept though c2 no longer matches", s)
+	}
+	// Upsert updates what it still carries.
+	kv, _, _ := f.c.Get(f.ctx, store.DesiredKey("c1", "SelectorSyncSet/up"))
+	var a model.Assignment
+	store.Decode(kv, &a)
+	for _, it := range a.Items {
+		if it.Name == "x" {
+			body, _, _ := f.c.Get(f.ctx, store.SpecKey(it.Spec))
+			if !strings.Contains(string(body.Value), `"k":"2"`) {
+				t.Errorf("Upsert did not update x: %s", body.Value)
+			}
+		}
+	}
+}
+
+func TestConflictReportedNotFlapping(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.commit("1", set("first", "Sync", "", "shared=one")+"\n---\n"+set("second", "Sync", "", "shared=two", "own=x"))
+	got := f.settled("1")
+	st := f.hub.Status()
+	if len(st.Conflicts) != 1 {
+		t.Fatalf("conflicts = %+v, want one", st.Conflicts)
+	}
+	c := st.Conflicts[0]
+	if c.Cell != "c1" || c.Object != "Config/shared" || c.Manager != "SelectorSyncSet/second" || strings.Join(c.Owners, ",") != "SelectorSyncSet/first" {
+		t.Errorf("conflict = %+v", c)
+	}
+	// Both records name the same merged body, which keeps the first set's value.
+	bodies := map[string]bool{}
+	for _, src := range []string{"SelectorSyncSet/first", "SelectorSyncSet/second"} {
+		kv, _, _ := f.c.Get(f.ctx, store.DesiredKey("c1", src))
+		var a model.Assignment
+		store.Decode(kv, &a)
+		for _, it := range a.Items {
+			if it.Name == "shared" {
+				bodies[it.Spec] = true
+				body, _, _ := f.c.Get(f.ctx, store.SpecKey(it.Spec))
+				if !strings.Contains(string(body.Value), `"k":"one"`) {
+					t.Errorf("merged body = %s, want the first owner's value", body.Value)
+				}
+			}
+		}
+	}
+	if len(bodies) != 1 {
+		t.Errorf("the two sets name %d different bodies for one object", len(bodies))
+	}
+	// Re-running the same commit changes nothing: no flapping.
+	_, rev0, _ := f.c.List(f.ctx, store.DesiredPrefix)
+	f.commit("2", set("first", "Sync", "", "shared=one")+"\n---\n"+set("second", "Sync", "", "shared=two", "own=x"))
+	f.settled("2")
+	kvs, _, _ := f.c.List(f.ctx, store.DesiredPrefix)
+	for _, kv := range kvs {
+		if kv.ModRevision > rev0 {
+			t.Errorf("%s rewritten: the conflict flaps", kv.Key)
+		}
+	}
+	_ = got
+}
+
+const task = `apiVersion: cellsync.io/v1
+kind: Task
+metadata: {name: migrate}
+spec: {image: busybox, selector: 'cell.zone == "z1"'}`
+
+func TestCellDeathReplacesLRPsAndFailsTasks(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.putCell("c2", "z1", nil)
+	f.putCell("c3", "z2", nil)
+	f.commit("1", sets+"\n---\n"+task)
+	got := f.settled("1")
+	var victim string
+	for cell, srcs := range got {
+		if _, ok := srcs["Task/migrate"]; ok {
+			victim = cell
+		}
+	}
+	if victim == "" {
+		t.Fatalf("task not assigned: %v", got)
+	}
+	rec, _, ok, err := store.GetJSON[model.TaskRecord](f.ctx, f.c, store.TaskKey("migrate"))
+	if err != nil || !ok || rec.State != model.TaskPending || rec.Cell != victim {
+		t.Fatalf("task record = %+v %v %v", rec, ok, err)
+	}
+	before := got[victim]["LRP/web"]
+
+	f.deleteCell(victim)
+	f.eventually("task failed and web re-placed", func() (bool, string) {
+		rec, _, _, _ := store.GetJSON[model.TaskRecord](f.ctx, f.c, store.TaskKey("migrate"))
+		got := f.assignments()
+		placed := 0
+		for _, srcs := range got {
+			if s := srcs["LRP/web"]; s != "" {
+				placed += strings.Count(s, " ") + 1
+			}
+		}
+		_, left := got[victim]
+		return rec.State == model.TaskCompleted && rec.Failed && rec.Reason == "cell disappeared" && !left && placed >= 4,
+			fmt.Sprintf("task %+v\nassignments %v", rec, got)
+	})
+	// The failed task is never placed again.
+	f.putCell("c4", "z1", nil)
+	f.commit("2", sets+"\n---\n"+task)
+	got = f.settled("2")
+	for cell, srcs := range got {
+		if _, ok := srcs["Task/migrate"]; ok {
+			t.Errorf("failed task re-placed on %s", cell)
+		}
+	}
+	_ = before
+}
+
+func TestRestartWritesNothingAndKeepsTasks(t *testing.T) {
+	f := newFixture(t)
+	for i := 1; i <= 5; i++ {
+		f.putCell(fmt.Sprintf("c%d", i), fmt.Sprintf("z%d", i%2+1), nil)
+	}
+	f.commit("1", sets+"\n---\n"+task)
+	before := f.settled("1")
+	_, rev0, _ := f.c.List(f.ctx, store.DesiredPrefix)
+	taskRec, _, _ := f.c.Get(f.ctx, store.TaskKey("migrate"))
+
+	f.stop()
+	f.start()
+	f.commit("1", sets+"\n---\n"+task)
+	after := f.settled("1")
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Errorf("assignments changed across a restart:\n%v\n%v", before, after)
+	}
+	kvs, _, _ := f.c.List(f.ctx, store.DesiredPrefix)
+	for _, kv := range kvs {
+		if kv.ModRevision > rev0 {
+			t.Errorf("%s rewritten after a restart", kv.Key)
+		}
+	}
+	if kv, _, _ := f.c.Get(f.ctx, store.TaskKey("migrate")); kv.ModRevision != taskRec.ModRevision {
+		t.Errorf("task record rewritten after a restart")
+	}
+}
+
+func TestLiveResize(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.commit("1", set("s", "Sync", "", "a=1"))
+	f.settled("1")
+	f.hub.Resize(hub.Workers{Fanout: 3, Apply: 7, Convergence: 1})
+	if w := f.hub.Workers(); w != (hub.Workers{Fanout: 3, Apply: 7, Convergence: 1}) {
+		t.Errorf("workers = %+v", w)
+	}
+	f.commit("2", set("s", "Sync", "", "a=2"))
+	f.settled("2")
+}
+
+func TestLeaderFailover(t *testing.T) {
+	f := newFixture(t)
+	first, stopFirst := f.hub, f.stop
+	f.putCell("c1", "z1", nil)
+	f.commit("1", set("s", "Sync", "", "a=1"))
+	f.settled("1")
+
+	second := f.start() // a standby
+	f.hub = first
+	second.SetDesired(hub.Desired{Commit: "2", Objects: parseAll(t, set("s", "Sync", "", "a=1", "b=1"))})
+	if second.Status().Leading {
+		t.Fatal("standby leads while the leader lives")
+	}
+	stopFirst()
+	f.hub = second
+	if first.Status().Leading {
+		t.Error("stopped hub still leads")
+	}
+	f.eventually("standby takes over and applies commit 2", func() (bool, string) {
+		got := f.assignments()
+		st := second.Status()
+		return st.Leading && st.Synced && got["c1"]["SelectorSyncSet/s"] == "Config/a,Config/b", fmt.Sprint(got)
+	})
+}
+
+func parseAll(t *testing.T, yaml string) []model.Object {
+	t.Helper()
+	var objs []model.Object
+	for i, doc := range strings.Split(yaml, "\n---\n") {
+		o, errs := model.ParseFile(fmt.Sprintf("f%d.yaml", i), []byte(doc))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		objs = append(objs, o...)
+	}
+	return objs
+}

@@ -1,0 +1,13 @@
+// Package hubserver assembles and runs a complete hub process from its
+// configuration: etcd (embedded when no endpoints are configured), the store
+// client, the Git source, the hub reconciler, the HTTP endpoints (/metrics,
+// /status, /healthz and the Git webhook) and live reload of the config
+// file's worker counts. `cellsync hub`, `cellsync up` and `cellsync
+// scaletest` all run a hub through it, so they exercise one code path.
+//
+//	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg, ConfigPath: path, Logger: log})
+//	if err != nil {
+//		return err
+//	}
+//	return srv.Run(ctx) // until ctx ends; closes everything it opened
+package hubserver

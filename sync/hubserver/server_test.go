@@ -1,0 +1,189 @@
+package hubserver_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/sync/hub"
+	"github.com/cellsync/cellsync/sync/hubserver"
+)
+
+// copyTree copies repo-example into dir.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func commitAll(t *testing.T, dir, msg string) string {
+	t.Helper()
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wt, _ := repo.Worktree()
+	if err := wt.AddGlob("."); err != nil {
+		t.Fatal(err)
+	}
+	h, err := wt.Commit(msg, &git.CommitOptions{All: true, Author: &object.Signature{Name: "t", Email: "t@example", When: time.Now()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.String()
+}
+
+func TestHubProcessEndToEnd(t *testing.T) {
+	repoDir := t.TempDir()
+	if _, err := git.PlainInitWithOptions(repoDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
+		t.Fatal(err)
+	}
+	copyTree(t, "../../repo-example", repoDir)
+	first := commitAll(t, repoDir, "example")
+
+	cfg := config.Default()
+	cfg.Git.URL = repoDir
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = config.Listen{Metrics: "127.0.0.1:0"}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	var ops []store.Op
+	for i, zone := range []string{"z1", "z2", "z1"} {
+		c := model.Cell{Name: fmt.Sprintf("cell-%d", i), Zone: zone, Labels: map[string]string{"env": "prod"},
+			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}}
+		v, _ := store.Encode(c)
+		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
+	}
+	if _, err := srv.Store().Write(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+
+	status := func() hub.Status {
+		resp, err := http.Get("http://" + srv.MetricsAddr() + "/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st hub.Status
+		if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	waitFor := func(what string, cond func(hub.Status) bool) hub.Status {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		var st hub.Status
+		for time.Now().Before(deadline) {
+			if st = status(); cond(st) {
+				return st
+			}
+			<-tick.C
+		}
+		t.Fatalf("timed out waiting for %s: %+v", what, st)
+		return st
+	}
+	st := waitFor("first commit synced", func(st hub.Status) bool {
+		return st.Commit == first && st.Synced && len(st.Cells) == 3 && len(st.Workloads) == 6
+	})
+	byID := map[string]hub.WorkloadStatus{}
+	for _, w := range st.Workloads {
+		byID[w.ID] = w
+	}
+	if w := byID["LRP/web"]; w.Desired != 4 || w.Placed != 4 {
+		t.Errorf("web = %+v, want 4 desired and placed", w)
+	}
+	if w := byID["SelectorSyncSet/node-agent"]; w.Cells != 3 {
+		t.Errorf("node-agent on %d cells, want all 3", w.Cells)
+	}
+	if w := byID["Task/migrate-db"]; w.Task != model.TaskPending {
+		t.Errorf("migrate-db = %+v, want a PENDING task", w)
+	}
+
+	// A new commit in the local repository is picked up (fsnotify) and
+	// rolled out: scale web to 2.
+	web := filepath.Join(repoDir, "apps", "web.yaml")
+	b, _ := os.ReadFile(web)
+	if err := os.WriteFile(web, []byte(strings.Replace(string(b), "instances: 4", "instances: 2", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	second := commitAll(t, repoDir, "scale web")
+	waitFor("scale-down rolled out", func(st hub.Status) bool {
+		for _, w := range st.Workloads {
+			if w.ID == "LRP/web" {
+				return st.Commit == second && st.Synced && w.Placed == 2
+			}
+		}
+		return false
+	})
+
+	resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := new(strings.Builder)
+	_, _ = fmt.Fprint(body, mustRead(t, resp))
+	for _, m := range []string{"cellsync_workqueue_depth", "cellsync_etcd_writes_total", "cellsync_git_workloads"} {
+		if !strings.Contains(body.String(), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+}
+
+func mustRead(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	var b strings.Builder
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			return b.String()
+		}
+	}
+}
