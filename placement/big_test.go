@@ -237,13 +237,16 @@ func BenchmarkPlace(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for b.Loop() {
 					if _, _, err := Load(in); err != nil {
 						b.Fatal(err)
 					}
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
+				cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
 				b.ReportMetric(float64(inst)/per, "placements/s")
+				b.ReportMetric(cpu*1000, "cpu-ms/op")
 				b.ReportMetric(float64(inst)/slow.Seconds(), "naive-placements/s")
 				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
@@ -301,6 +304,7 @@ func BenchmarkRemoveCell(b *testing.B) {
 				var s *State
 				var moved int
 				b.ResetTimer()
+				var cpu time.Duration
 				for i := 0; b.Loop(); i++ {
 					if i%perCopy == 0 {
 						b.StopTimer()
@@ -308,10 +312,13 @@ func BenchmarkRemoveCell(b *testing.B) {
 						runtime.GC()
 						b.StartTimer()
 					}
+					cpu0 := cpuTime()
 					moved += len(s.RemoveCell(victim(i % perCopy)).Add)
+					cpu += cpuTime() - cpu0
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
 				b.ReportMetric(per*1000, "ms/cell")
+				b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/cell")
 				b.ReportMetric(float64(moved)/float64(b.N), "instances/cell")
 				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
@@ -329,6 +336,7 @@ func BenchmarkPlaceOne(b *testing.B) {
 	}
 	l := in.LRPs[1]
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
 		l.Instances = issueScale.perLRP + 1 - i%2
 		p, err := s.Place(l)
@@ -336,4 +344,30 @@ func BenchmarkPlaceOne(b *testing.B) {
 			b.Fatalf("plan %v, err %v", p, err)
 		}
 	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkLoadExisting rebuilds the State of a fully placed cluster from
+// its snapshot, as a restarted hub does from etcd: 100,000 existing
+// instances on 1,000 cells, nothing to change.
+func BenchmarkLoadExisting(b *testing.B) {
+	s, _, err := Load(bigInput(issueScale))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := s.Snapshot()
+	if p, err := Compute(in); err != nil || !p.Empty() {
+		b.Fatalf("reload plan not empty (err %v):\n%s", err, p.String())
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, _, err := Load(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := b.Elapsed().Seconds() / float64(b.N)
+	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+	b.ReportMetric(float64(len(in.Instances))/per, "instances/s")
+	b.ReportMetric(cpu*1000, "cpu-ms/op")
 }
