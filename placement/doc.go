@@ -31,7 +31,8 @@
 //
 // Compute(input) is the stateless form: the same plan as Load, for one-shot
 // callers such as a "cellsync plan" command. A State is not safe for
-// concurrent use; Clone gives an independent copy for dry runs.
+// concurrent use; Clone gives an independent copy for dry runs, Snapshot
+// dumps it as an Input, and Cells and Where report usage and placements.
 //
 // # Guarantees
 //
