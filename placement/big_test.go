@@ -95,6 +95,7 @@ func TestQualityBigScenario(t *testing.T) {
 	}
 	checkState(t, s)
 	assertQuality(t, s, in)
+	checkFixedPoint(t, s)
 }
 
 func assertQuality(t *testing.T, s *State, in Input) {
@@ -167,11 +168,13 @@ func TestQualityAfterCellLoss(t *testing.T) {
 		}
 		after := snapshot(s, in)
 		moved := 0
-		for k, c := range before {
-			if after[k] != c {
-				moved++
-				if c != name {
-					t.Fatalf("%s moved from healthy %s to %s", k, c, after[k])
+		for lrpName, cells := range before {
+			for i, c := range cells {
+				if after[lrpName][i] != c {
+					moved++
+					if c != name {
+						t.Fatalf("%s/%d moved from healthy %s to %s", lrpName, i, c, after[lrpName][i])
+					}
 				}
 			}
 		}
@@ -192,33 +195,37 @@ func TestQualityAfterCellLoss(t *testing.T) {
 	}
 }
 
-func snapshot(s *State, in Input) map[string]string {
-	out := map[string]string{}
+// snapshot returns the cell of every index of every LRP.
+func snapshot(s *State, in Input) map[string][]string {
+	out := make(map[string][]string, len(in.LRPs))
 	for _, l := range in.LRPs {
-		for i, c := range s.Where(l.Name) {
-			out[fmt.Sprintf("%s/%d", l.Name, i)] = c
-		}
+		out[l.Name] = s.Where(l.Name)
 	}
 	return out
 }
 
-// BenchmarkPlace places every instance of a fresh workload, heap placer
-// against the naive scan-every-cell placer measured once in the same run.
-// The issue's target: >= 50,000 placements/s at 1,000 cells x 100,000
-// instances.
+// BenchmarkPlace places every instance of a fresh workload. The baseline
+// is the naive scan-every-cell placer (same rules, same plan), timed once
+// right after one untimed heap run of the same input so that the ratio
+// compares neighbours in time on a shared machine. The issue's target:
+// >= 50,000 placements/s at 1,000 cells x 100,000 instances.
 func BenchmarkPlace(b *testing.B) {
 	for _, cells := range []int{200, 1000} {
 		for _, inst := range []int{20_000, 100_000} {
 			cfg := bigConfig{cells: cells, zones: 5, lrps: inst / 100, perLRP: 100}
 			b.Run(fmt.Sprintf("cells=%d/instances=%d", cells, inst), func(b *testing.B) {
 				in := bigInput(cfg)
+				runtime.GC()
 				start := time.Now()
-				_, naivePlan, err := loadImpl(in, placeNaive)
-				naive := time.Since(start)
+				_, plan, err := Load(in)
+				heap := time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
-				_, plan, err := Load(in)
+				runtime.GC()
+				start = time.Now()
+				_, naivePlan, err := loadImpl(in, naive)
+				slow := time.Since(start)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -230,24 +237,29 @@ func BenchmarkPlace(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
+				cpu0 := cpuTime()
 				for b.Loop() {
 					if _, _, err := Load(in); err != nil {
 						b.Fatal(err)
 					}
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
+				cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
 				b.ReportMetric(float64(inst)/per, "placements/s")
-				b.ReportMetric(float64(inst)/naive.Seconds(), "naive-placements/s")
-				b.ReportMetric(naive.Seconds()/per, "x-vs-naive")
+				b.ReportMetric(cpu*1000, "cpu-ms/op")
+				b.ReportMetric(float64(inst)/slow.Seconds(), "naive-placements/s")
+				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
 		}
 	}
 }
 
 // BenchmarkRemoveCell re-places the instances of one lost cell in a fully
-// placed cluster. The issue's target: <= 10 ms at 1,000 cells x 100,000
-// instances. The baseline is the same call with the naive placer, timed
-// over the same cells.
+// placed cluster, removing a different cell each iteration from a fresh
+// copy every cells/20 removals (so the cluster keeps its headroom). The
+// baseline is the naive placer on the same removals, each timed next to the
+// heap placer doing it. The issue's target:
+// <= 10 ms at 1,000 cells x 100,000 instances.
 func BenchmarkRemoveCell(b *testing.B) {
 	for _, cells := range []int{200, 1000} {
 		for _, inst := range []int{20_000, 100_000} {
@@ -258,39 +270,57 @@ func BenchmarkRemoveCell(b *testing.B) {
 					b.Fatal(err)
 				}
 				victim := func(i int) string { return fmt.Sprintf("cell-%05d", (i*7919)%cells) }
-				const naiveRuns = 5
-				var naive time.Duration
-				for i := range naiveRuns {
-					s := base.Clone()
-					s.placeFn = placeNaive
-					ref := base.Clone()
+				perCopy := cells / 20
+				// Five rounds, keeping each side's fastest: other processes
+				// on the shared machine only ever add time.
+				var heap, slow time.Duration
+				for round := range 5 {
+					fast, ref := base.Clone(), base.Clone()
+					ref.placeFn = placeNaive
 					runtime.GC()
-					start := time.Now()
-					p := s.RemoveCell(victim(i))
-					naive += time.Since(start)
-					if want := ref.RemoveCell(victim(i)); want.String() != p.String() {
-						b.Fatal("heap and naive placers disagree")
+					var h, n time.Duration
+					for i := range perCopy {
+						start := time.Now()
+						p := fast.RemoveCell(victim(i))
+						h += time.Since(start)
+						start = time.Now()
+						q := ref.RemoveCell(victim(i))
+						n += time.Since(start)
+						if p.String() != q.String() {
+							b.Fatal("heap and naive placers disagree")
+						}
+						if len(p.Unplaced) > 0 || len(p.Add) != len(p.Remove) || len(p.Add) == 0 {
+							b.Fatalf("re-placed %d of %d", len(p.Add), len(p.Remove))
+						}
 					}
-					if len(p.Unplaced) > 0 || len(p.Add) != len(p.Remove) {
-						b.Fatalf("re-placed %d of %d", len(p.Add), len(p.Remove))
+					if round == 0 || h < heap {
+						heap = h
+					}
+					if round == 0 || n < slow {
+						slow = n
 					}
 				}
 				b.ReportAllocs()
-				b.ResetTimer()
+				var s *State
 				var moved int
+				b.ResetTimer()
+				var cpu time.Duration
 				for i := 0; b.Loop(); i++ {
-					b.StopTimer()
-					s := base.Clone()
-					// Collect the previous clone now, so its garbage is not
-					// charged to the timed call.
-					runtime.GC()
-					b.StartTimer()
-					moved += len(s.RemoveCell(victim(i)).Add)
+					if i%perCopy == 0 {
+						b.StopTimer()
+						s = base.Clone()
+						runtime.GC()
+						b.StartTimer()
+					}
+					cpu0 := cpuTime()
+					moved += len(s.RemoveCell(victim(i % perCopy)).Add)
+					cpu += cpuTime() - cpu0
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
 				b.ReportMetric(per*1000, "ms/cell")
+				b.ReportMetric(cpu.Seconds()*1000/float64(b.N), "cpu-ms/cell")
 				b.ReportMetric(float64(moved)/float64(b.N), "instances/cell")
-				b.ReportMetric(naive.Seconds()/naiveRuns/per, "x-vs-naive")
+				b.ReportMetric(slow.Seconds()/heap.Seconds(), "x-vs-naive")
 			})
 		}
 	}
@@ -306,6 +336,7 @@ func BenchmarkPlaceOne(b *testing.B) {
 	}
 	l := in.LRPs[1]
 	b.ReportAllocs()
+	cpu0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
 		l.Instances = issueScale.perLRP + 1 - i%2
 		p, err := s.Place(l)
@@ -313,4 +344,30 @@ func BenchmarkPlaceOne(b *testing.B) {
 			b.Fatalf("plan %v, err %v", p, err)
 		}
 	}
+	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/op")
+}
+
+// BenchmarkLoadExisting rebuilds the State of a fully placed cluster from
+// its snapshot, as a restarted hub does from etcd: 100,000 existing
+// instances on 1,000 cells, nothing to change.
+func BenchmarkLoadExisting(b *testing.B) {
+	s, _, err := Load(bigInput(issueScale))
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := s.Snapshot()
+	if p, err := Compute(in); err != nil || !p.Empty() {
+		b.Fatalf("reload plan not empty (err %v):\n%s", err, p.String())
+	}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		if _, _, err := Load(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	per := b.Elapsed().Seconds() / float64(b.N)
+	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+	b.ReportMetric(float64(len(in.Instances))/per, "instances/s")
+	b.ReportMetric(cpu*1000, "cpu-ms/op")
 }

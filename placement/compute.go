@@ -42,12 +42,15 @@ func Compute(in Input) (Plan, error) {
 // follow, by name. It returns ErrInvalid, ErrDuplicate or ErrUnknownCell
 // (wrapped) for malformed input.
 func Load(in Input) (*State, Plan, error) {
-	return loadImpl(in, (*State).placeHeap)
+	return loadImpl(in, nil)
 }
 
-func loadImpl(in Input, place func(*State, *lrp, []int32, *Plan)) (*State, Plan, error) {
+// loadImpl is Load with a hook that lets tests adjust the new State.
+func loadImpl(in Input, setup func(*State)) (*State, Plan, error) {
 	s := New()
-	s.placeFn = place
+	if setup != nil {
+		setup(s)
+	}
 	var plan Plan
 	for _, c := range in.Cells {
 		if _, ok := s.byName[c.Name]; ok {
@@ -102,12 +105,15 @@ func loadImpl(in Input, place func(*State, *lrp, []int32, *Plan)) (*State, Plan,
 		}
 		return cmp.Compare(a.Name, b.Name)
 	})
+	total := 0
 	for _, l := range lrps {
-		p, err := s.Place(l)
-		if err != nil {
+		total += max(l.Instances, 0)
+	}
+	plan.Add = slices.Grow(plan.Add, min(total, 1<<20))
+	for _, l := range lrps {
+		if err := s.place(l, &plan); err != nil {
 			return nil, Plan{}, fmt.Errorf("place: %w", err)
 		}
-		plan.merge(p)
 	}
 	tasks := slices.Clone(in.Pending)
 	slices.SortFunc(tasks, func(a, b Task) int { return cmp.Compare(a.Name, b.Name) })

@@ -71,19 +71,33 @@ func (s *State) Zone(cell string) (string, bool) {
 // would this commit do?) and for benchmarks.
 func (s *State) Clone() *State {
 	n := &State{
-		cells:   slices.Clone(s.cells),
-		byName:  make(map[string]int32, len(s.byName)),
-		zones:   slices.Clone(s.zones),
-		zoneIdx: make(map[string]int32, len(s.zoneIdx)),
-		lrps:    make(map[string]*lrp, len(s.lrps)),
-		tasks:   make(map[string]task, len(s.tasks)),
-		placeFn: s.placeFn,
-		coloc:   make([]int32, len(s.coloc)),
-		mark:    make([]bool, len(s.mark)),
-		score:   make([]float64, len(s.score)),
+		cells:     slices.Clone(s.cells),
+		byName:    make(map[string]int32, len(s.byName)),
+		tombs:     make(map[string]int32, len(s.tombs)),
+		zones:     slices.Clone(s.zones),
+		zoneIdx:   make(map[string]int32, len(s.zoneIdx)),
+		lrps:      make(map[string]*lrp, len(s.lrps)),
+		short:     make(map[string]*lrp, len(s.short)),
+		tasks:     make(map[string]task, len(s.tasks)),
+		epoch:     s.epoch,
+		placeFn:   s.placeFn,
+		walkLimit: s.walkLimit,
+		coloc:     make([]int32, len(s.coloc)),
+		mark:      make([]bool, len(s.mark)),
+		util:      slices.Clone(s.util),
+		pos:       slices.Clone(s.pos),
+		rank:      slices.Clone(s.rank),
+		ranked:    s.ranked,
+		order:     make([][]int32, len(s.order)),
+	}
+	for z, o := range s.order {
+		n.order[z] = slices.Clone(o)
 	}
 	for k, v := range s.byName {
 		n.byName[k] = v
+	}
+	for k, v := range s.tombs {
+		n.tombs[k] = v
 	}
 	for k, v := range s.zoneIdx {
 		n.zoneIdx[k] = v
@@ -97,7 +111,12 @@ func (s *State) Clone() *State {
 		c.matching = slices.Clone(l.matching)
 		c.cells = slices.Clone(l.cells)
 		c.res = slices.Clone(l.res)
+		c.bits = slices.Clone(l.bits)
+		c.zones = slices.Clone(l.zones)
 		n.lrps[k] = &c
+	}
+	for k := range s.short {
+		n.short[k] = n.lrps[k]
 	}
 	for i := range n.cells {
 		c := &n.cells[i]
@@ -109,4 +128,43 @@ func (s *State) Clone() *State {
 		c.insts = insts
 	}
 	return n
+}
+
+// Snapshot returns the State as an Input: its cells, every placed instance
+// and task, and the last spec of every LRP given to Place. After Retry,
+// Compute on a snapshot adds and removes nothing (it may report again what
+// is still unplaced), which makes a snapshot a faithful dump for debugging
+// and a check that placement is stable.
+func (s *State) Snapshot() Input {
+	var in Input
+	for _, c := range s.Cells() {
+		state := model.CellReady
+		if c.Evacuating {
+			state = model.CellEvacuating
+		}
+		in.Cells = append(in.Cells, model.Cell{Name: c.Name, Zone: c.Zone, Capacity: c.Capacity, State: state})
+	}
+	names := make([]string, 0, len(s.lrps))
+	for name := range s.lrps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		l := s.lrps[name]
+		if l.hasSpec {
+			spec := l.spec
+			spec.Cells = slices.Clone(spec.Cells)
+			in.LRPs = append(in.LRPs, spec)
+		}
+		for i, ci := range l.cells {
+			if ci >= 0 {
+				in.Instances = append(in.Instances, Instance{LRP: name, Index: i, Cell: s.cells[ci].name, Resources: l.res[i]})
+			}
+		}
+	}
+	for name, t := range s.tasks {
+		in.Tasks = append(in.Tasks, TaskAssignment{Task: name, Cell: s.cells[t.cell].name, Resources: t.res})
+	}
+	slices.SortFunc(in.Tasks, func(a, b TaskAssignment) int { return cmp.Compare(a.Task, b.Task) })
+	return in
 }

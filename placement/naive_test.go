@@ -2,6 +2,9 @@ package placement
 
 import "github.com/cellsync/cellsync/model"
 
+// naive makes a State use placeNaive.
+func naive(s *State) { s.placeFn = placeNaive }
+
 // placeNaive is the reference placer and the benchmarks' baseline: for each
 // missing index it scans every matching cell, with the same rules as
 // placeHeap (least-loaded zone with a fitting cell, then fewest instances of
@@ -35,7 +38,6 @@ func placeNaive(s *State, l *lrp, missing []int32, plan *Plan) {
 			if !s.fits(ci, r) || zc[s.zoneOf(l, ci)] != minZone {
 				continue
 			}
-			s.score[ci] = s.scoreOf(ci, r)
 			if best < 0 || s.better(ci, best) {
 				best = ci
 			}

@@ -18,22 +18,180 @@ func (s *State) zoneOf(l *lrp, ci int32) int32 {
 
 // better orders candidate cells for one LRP: fewer instances of the LRP
 // already on the cell first (anti-affinity), then lower score, then name.
-// s.coloc and s.score must be filled for both cells.
+// s.coloc must be filled for the LRP.
 func (s *State) better(a, b int32) bool {
 	if s.coloc[a] != s.coloc[b] {
 		return s.coloc[a] < s.coloc[b]
 	}
-	if s.score[a] != s.score[b] {
-		return s.score[a] < s.score[b]
-	}
-	return s.cells[a].name < s.cells[b].name
+	return s.before(a, b)
 }
 
-// placeHeap places the missing indexes of l. It builds one min-heap of
-// fitting candidate cells per zone, ordered by better, once per call
-// (O(matching cells)); each instance then costs O(zones + log cells).
-// Zone counts and co-location counts live in scratch arrays indexed by cell
-// slot and zone, reset before returning.
+// matches reports whether cell slot ci is in l's resolved match set.
+func (l *lrp) matches(ci int32) bool {
+	w := int(ci) >> 6
+	return w < len(l.bits) && l.bits[w]&(1<<(uint(ci)&63)) != 0
+}
+
+// defaultWalkLimit bounds how many cells firstFree visits in one zone
+// before it gives up and lets the per-LRP heaps decide.
+const defaultWalkLimit = 128
+
+// Outcomes of firstFree besides a cell.
+const (
+	walkNone    = iota // no cell of the zone fits
+	walkColoc          // only cells that already hold an instance fit
+	walkUnknown        // gave up after State.walkLimit cells
+)
+
+// firstFree visits zone z's cells best score first (a best-first walk of the
+// zone's heap with a small auxiliary heap of indexes, leaving it untouched)
+// and returns the first that matches l, fits r and holds no instance of l:
+// the best candidate of the zone whenever one exists. Otherwise it returns
+// -1 and walkNone, walkColoc or walkUnknown.
+func (s *State) firstFree(l *lrp, z int32, r model.Resources) (int32, int) {
+	h := s.order[z]
+	if len(h) == 0 {
+		return -1, walkNone
+	}
+	// Most often the zone's best cell will do: skip the walk's set-up.
+	if ci := h[0]; s.coloc[ci] == 0 && l.matches(ci) && s.fits(ci, r) {
+		return ci, walkNone
+	}
+	less := func(a, b int32) bool { return s.before(h[a], h[b]) }
+	aux := append(s.aux[:0], 0)
+	defer func() { s.aux = aux[:0] }()
+	outcome := walkNone
+	for visited := 0; len(aux) > 0; visited++ {
+		if visited == s.walkLimit {
+			return -1, walkUnknown
+		}
+		i := aux[0]
+		last := len(aux) - 1
+		aux[0] = aux[last]
+		aux = aux[:last]
+		siftDown(aux, 0, less)
+		ci := h[i]
+		if l.matches(ci) && s.fits(ci, r) {
+			if s.coloc[ci] == 0 {
+				return ci, outcome
+			}
+			outcome = walkColoc
+		}
+		for _, c := range [2]int32{2*i + 1, 2*i + 2} {
+			if int(c) < len(h) {
+				aux = append(aux, c)
+				siftUp(aux, len(aux)-1, less)
+			}
+		}
+	}
+	return -1, outcome
+}
+
+func siftUp(a []int32, i int, less func(x, y int32) bool) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(a[i], a[p]) {
+			return
+		}
+		a[i], a[p] = a[p], a[i]
+		i = p
+	}
+}
+
+func siftDown(a []int32, i int, less func(x, y int32) bool) {
+	n := len(a)
+	for {
+		m, l := i, 2*i+1
+		if l < n && less(a[l], a[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && less(a[r], a[m]) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		a[i], a[m] = a[m], a[i]
+		i = m
+	}
+}
+
+// pickFast finds the cell placeHeap's ranking would choose, walking the
+// zones' score heaps instead of building per-LRP heaps. It gives up (ok
+// false) whenever the answer may be a cell that already holds an instance
+// of l, nothing fits, or a walk hit s.walkLimit; the per-LRP heaps then
+// settle it. zc holds l's per-zone counts and skip is per-zone scratch,
+// all false on entry and on return.
+func (s *State) pickFast(l *lrp, r model.Resources, zc []int32, skip []bool) (best int32, ok bool) {
+	defer clear(skip)
+	if l.spec.Spread == model.SpreadNone {
+		best = -1
+		for z := range s.order {
+			if !l.zoneMatch(z) {
+				continue
+			}
+			ci, out := s.firstFree(l, int32(z), r)
+			if out == walkUnknown {
+				return -1, false
+			}
+			if ci >= 0 && (best < 0 || s.before(ci, best)) {
+				best = ci
+			}
+		}
+		return best, best >= 0
+	}
+	for {
+		// The least-loaded zones that may still hold a candidate compete.
+		level := int32(-1)
+		for z := range zc {
+			if !skip[z] && l.zoneMatch(z) && (level < 0 || zc[z] < level) {
+				level = zc[z]
+			}
+		}
+		if level < 0 {
+			return -1, false
+		}
+		best = -1
+		saw := false
+		for z := range zc {
+			if skip[z] || !l.zoneMatch(z) || zc[z] != level {
+				continue
+			}
+			ci, out := s.firstFree(l, int32(z), r)
+			switch {
+			case out == walkUnknown:
+				return -1, false
+			case ci >= 0:
+				if best < 0 || s.before(ci, best) {
+					best = ci
+				}
+			case out == walkColoc:
+				saw = true
+			default:
+				skip[z] = true // nothing in z fits: it drops out of the balance
+			}
+		}
+		if best >= 0 {
+			return best, true
+		}
+		if saw {
+			return -1, false
+		}
+	}
+}
+
+// zoneMatch reports whether l matches some cell of zone z.
+func (l *lrp) zoneMatch(z int) bool {
+	return z < len(l.zones) && l.zones[z]
+}
+
+// placeHeap places the missing indexes of l. While every least-loaded zone
+// has a free matching cell, pickFast finds it from the zones' score orders
+// in a few steps. Otherwise it builds one min-heap of fitting candidate
+// cells per zone, ordered by better (O(matching cells)); each further
+// instance then costs O(zones + log cells). Zone counts and co-location
+// counts live in scratch arrays indexed by zone and cell slot, reset before
+// returning.
 func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 	r := l.spec.Resources
 	nz := 1
@@ -43,6 +201,9 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 	for len(s.heaps) < nz {
 		s.heaps = append(s.heaps, nil)
 		s.zoneCount = append(s.zoneCount, 0)
+	}
+	for len(s.zoneSkip) < len(s.zones) {
+		s.zoneSkip = append(s.zoneSkip, false)
 	}
 	heaps, zc := s.heaps[:nz], s.zoneCount[:nz]
 	for z := range heaps {
@@ -55,9 +216,30 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 			zc[s.zoneOf(l, ci)]++
 		}
 	}
+	defer func() {
+		for _, ci := range l.cells {
+			if ci >= 0 {
+				s.coloc[ci] = 0
+			}
+		}
+	}()
+	for len(missing) > 0 {
+		ci, ok := s.pickFast(l, r, zc, s.zoneSkip[:len(s.zones)])
+		if !ok {
+			break
+		}
+		idx := missing[0]
+		missing = missing[1:]
+		s.assign(l, idx, ci, r)
+		plan.Add = append(plan.Add, Instance{LRP: l.name, Index: int(idx), Cell: s.cells[ci].name, Resources: r})
+		s.coloc[ci]++
+		zc[s.zoneOf(l, ci)]++
+	}
+	if len(missing) == 0 {
+		return
+	}
 	for _, ci := range l.matching {
 		if s.fits(ci, r) {
-			s.score[ci] = s.scoreOf(ci, r)
 			z := s.zoneOf(l, ci)
 			heaps[z] = append(heaps[z], ci)
 		}
@@ -94,9 +276,7 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 		plan.Add = append(plan.Add, Instance{LRP: l.name, Index: int(idx), Cell: s.cells[ci].name, Resources: r})
 		s.coloc[ci]++
 		zc[best]++
-		if s.fits(ci, r) {
-			s.score[ci] = s.scoreOf(ci, r)
-		} else {
+		if !s.fits(ci, r) {
 			last := len(h) - 1
 			h[0] = h[last]
 			h = h[:last]
@@ -104,11 +284,6 @@ func (s *State) placeHeap(l *lrp, missing []int32, plan *Plan) {
 		}
 		if len(h) > 0 {
 			s.down(h, 0)
-		}
-	}
-	for _, ci := range l.cells {
-		if ci >= 0 {
-			s.coloc[ci] = 0
 		}
 	}
 }

@@ -22,9 +22,9 @@ var (
 	ErrDuplicate = errors.New("duplicate placement")
 )
 
-// cell is the State's record of one cell. Slots in State.cells are never
-// reused, so the cell indexes an LRP resolved stay valid; a removed cell is
-// a tombstone with gone set.
+// cell is the State's record of one cell. A removed cell's slot stays as a
+// tombstone (gone set) so that slots LRPs resolved stay valid; it is reused
+// only by a cell of the same name, which is what the LRPs' name lists mean.
 type cell struct {
 	name       string
 	zone       int32
@@ -52,8 +52,11 @@ type lrp struct {
 	name     string
 	spec     LRP
 	hasSpec  bool
-	matching []int32 // resolved cell slots of spec.Cells, deduplicated
-	cells    []int32 // per index, -1 when not placed
+	matching []int32  // resolved cell slots of spec.Cells, deduplicated
+	epoch    uint64   // State.epoch when matching was resolved; 0: never
+	bits     []uint64 // matching as a bit set over cell slots
+	zones    []bool   // per zone: some matching cell is in it
+	cells    []int32  // per index, -1 when not placed
 	res      []model.Resources
 }
 
@@ -72,32 +75,58 @@ type task struct {
 type State struct {
 	cells   []cell
 	byName  map[string]int32
+	tombs   map[string]int32 // slots of removed cells, by name
 	zones   []string
 	zoneIdx map[string]int32
 	lrps    map[string]*lrp
+	short   map[string]*lrp // LRPs with indexes left unplaced
 	tasks   map[string]task
+	// epoch counts cell registrations and zone changes, starting at 1; an
+	// LRP's resolved match set is reused only while it is unchanged.
+	epoch uint64
 
 	// placeFn places the missing indexes of an LRP; tests swap in a naive
 	// scan as a reference and a benchmark baseline.
 	placeFn func(s *State, l *lrp, missing []int32, plan *Plan)
+	// walkLimit is defaultWalkLimit; tests lower it to exercise fallbacks.
+	walkLimit int
+
+	// util is each cell's weighted utilisation (see utilOf), the score of
+	// the package documentation. order holds, per zone, a binary min-heap
+	// of the live cells by (util, name); pos is each cell's index in it.
+	// They let placement visit a zone's cells best first without scanning
+	// them all, and cost O(log cells) to keep current on each change.
+	util  []float64
+	order [][]int32
+	pos   []int32
+	aux   []int32 // scratch for best-first walks of an order heap
+	// rank orders cell slots by name, so ties compare integers; ranked is
+	// false after a new slot appears until ensureRanks runs, and before
+	// compares names meanwhile (same order, so the heaps stay valid).
+	rank   []int32
+	ranked bool
 
 	// Scratch space indexed by cell slot, kept zeroed between calls.
 	coloc []int32
 	mark  []bool
-	score []float64
 	// Per-zone scratch reused by placeHeap.
 	heaps     [][]int32
 	zoneCount []int32
+	zoneSkip  []bool
 }
 
 // New returns an empty State.
 func New() *State {
 	return &State{
-		byName:  map[string]int32{},
-		zoneIdx: map[string]int32{},
-		lrps:    map[string]*lrp{},
-		tasks:   map[string]task{},
-		placeFn: (*State).placeHeap,
+		byName:    map[string]int32{},
+		tombs:     map[string]int32{},
+		zoneIdx:   map[string]int32{},
+		lrps:      map[string]*lrp{},
+		short:     map[string]*lrp{},
+		tasks:     map[string]task{},
+		epoch:     1,
+		placeFn:   (*State).placeHeap,
+		walkLimit: defaultWalkLimit,
 	}
 }
 
@@ -118,22 +147,42 @@ func (s *State) AddCell(c model.Cell) (Plan, error) {
 		zi = int32(len(s.zones))
 		s.zones = append(s.zones, c.Zone)
 		s.zoneIdx[c.Zone] = zi
+		s.order = append(s.order, nil)
 	}
 	evac := c.State == model.CellEvacuating
 	ci, ok := s.byName[c.Name]
 	if !ok {
-		ci = int32(len(s.cells))
-		s.cells = append(s.cells, cell{name: c.Name})
+		if slot, ok := s.tombs[c.Name]; ok {
+			ci = slot
+			delete(s.tombs, c.Name)
+			s.cells[ci] = cell{name: c.Name}
+		} else {
+			ci = int32(len(s.cells))
+			s.cells = append(s.cells, cell{name: c.Name})
+			s.coloc = append(s.coloc, 0)
+			s.mark = append(s.mark, false)
+			s.util = append(s.util, 0)
+			s.pos = append(s.pos, -1)
+			s.rank = append(s.rank, 0)
+			s.ranked = false
+		}
 		s.byName[c.Name] = ci
-		s.coloc = append(s.coloc, 0)
-		s.mark = append(s.mark, false)
-		s.score = append(s.score, 0)
+		s.epoch++
+	} else {
+		s.unorder(ci)
 	}
 	rec := &s.cells[ci]
 	wasEvac := rec.evacuating
+	if rec.zone != zi {
+		s.epoch++ // LRPs' per-zone match flags must be recomputed
+	}
 	rec.zone = zi
 	rec.capMem, rec.capDisk, rec.capSlots = c.Capacity.MemoryMB, c.Capacity.DiskMB, int64(c.Capacity.Containers)
 	rec.evacuating = evac
+	s.util[ci] = s.utilOf(ci)
+	s.pos[ci] = int32(len(s.order[zi]))
+	s.order[zi] = append(s.order[zi], ci)
+	s.zoneUp(zi, s.pos[ci])
 	var plan Plan
 	if evac && !wasEvac {
 		for _, l := range s.lrpsOn(ci) {
@@ -159,18 +208,25 @@ func (s *State) RemoveCell(name string) Plan {
 	affected := s.lrpsOn(ci)
 	c := &s.cells[ci]
 	reason := "cell " + name + " is gone"
-	for len(c.insts) > 0 {
-		ref := c.insts[len(c.insts)-1]
-		plan.Remove = append(plan.Remove, s.unassign(ref.lrp, ref.index, reason))
+	// Everything on the cell goes: no per-instance bookkeeping on it.
+	plan.Remove = slices.Grow(plan.Remove, len(c.insts))
+	for _, ref := range c.insts {
+		l, idx := ref.lrp, ref.index
+		plan.Remove = append(plan.Remove, Removal{
+			Instance: Instance{LRP: l.name, Index: int(idx), Cell: name, Resources: l.res[idx]},
+			Reason:   reason,
+		})
+		l.cells[idx] = -1
 	}
-	sortRemovals(plan.Remove)
 	slices.Sort(c.tasks)
 	for _, t := range c.tasks {
 		plan.LostTasks = append(plan.LostTasks, TaskAssignment{Task: t, Cell: name, Resources: s.tasks[t].res})
 		delete(s.tasks, t)
 	}
+	s.unorder(ci)
 	*c = cell{name: name, zone: c.zone, gone: true}
 	delete(s.byName, name)
+	s.tombs[name] = ci
 	for _, l := range affected {
 		if l.hasSpec {
 			s.reconcile(l, &plan, false)
@@ -196,7 +252,7 @@ func (s *State) lrpsOn(ci int32) []*lrp {
 // facts. It returns ErrUnknownCell if the cell is not registered and
 // ErrDuplicate if the index is already placed.
 func (s *State) AddInstance(in Instance) error {
-	if in.LRP == "" || in.Index < 0 || in.Resources.MemoryMB < 0 || in.Resources.DiskMB < 0 {
+	if in.LRP == "" || in.Index < 0 || in.Index >= model.MaxInstances || in.Resources.MemoryMB < 0 || in.Resources.DiskMB < 0 {
 		return fmt.Errorf("instance %s/%d: %w", in.LRP, in.Index, ErrInvalid)
 	}
 	ci, ok := s.byName[in.Cell]
@@ -244,6 +300,7 @@ func (s *State) ReleaseTask(name string) bool {
 	if i := slices.Index(c.tasks, name); i >= 0 {
 		c.tasks = slices.Delete(c.tasks, i, i+1)
 	}
+	s.touch(t.cell)
 	delete(s.tasks, name)
 	return true
 }
@@ -255,36 +312,41 @@ func (s *State) ReleaseTask(name string) bool {
 // instances never move. Call it whenever the LRP or its matching cell set
 // changes. It returns ErrInvalid for a malformed LRP and changes nothing then.
 func (s *State) Place(spec LRP) (Plan, error) {
-	if err := checkLRP(spec); err != nil {
+	var plan Plan
+	if err := s.place(spec, &plan); err != nil {
 		return Plan{}, err
 	}
-	l := s.lrp(spec.Name)
-	l.spec = spec
-	l.hasSpec = true
-	l.matching = l.matching[:0]
-	for _, name := range spec.Cells {
-		ci, ok := s.byName[name]
-		if !ok || s.mark[ci] {
-			continue
-		}
-		s.mark[ci] = true
-		l.matching = append(l.matching, ci)
-	}
-	for _, ci := range l.matching {
-		s.mark[ci] = false
-	}
-	var plan Plan
-	s.reconcile(l, &plan, true)
 	sortRemovals(plan.Remove)
 	return plan, nil
+}
+
+// place is Place appending to plan, so Load can build one plan without
+// copying per-LRP plans. Removals are left unsorted.
+func (s *State) place(spec LRP, plan *Plan) error {
+	if err := checkLRP(spec); err != nil {
+		return err
+	}
+	l := s.lrp(spec.Name)
+	// The selectors package hands the same sorted list while the match set
+	// is unchanged; then the resolved slots and the instances' matching are
+	// still valid and the O(matching cells) map lookups can be skipped.
+	// reconcile re-resolves if a cell registered or moved zone since.
+	same := l.hasSpec && slices.Equal(l.spec.Cells, spec.Cells)
+	l.spec = spec
+	l.hasSpec = true
+	if !same {
+		l.epoch = 0 // force resolution
+	}
+	s.reconcile(l, plan, false)
+	return nil
 }
 
 func checkLRP(l LRP) error {
 	switch {
 	case l.Name == "":
 		return fmt.Errorf("LRP with empty name: %w", ErrInvalid)
-	case l.Instances < 0:
-		return fmt.Errorf("LRP %s: instances %d < 0: %w", l.Name, l.Instances, ErrInvalid)
+	case l.Instances < 0 || l.Instances > model.MaxInstances:
+		return fmt.Errorf("LRP %s: instances %d not in 0..%d: %w", l.Name, l.Instances, model.MaxInstances, ErrInvalid)
 	case l.Resources.MemoryMB < 0 || l.Resources.DiskMB < 0:
 		return fmt.Errorf("LRP %s: negative resources: %w", l.Name, ErrInvalid)
 	case l.Spread != "" && l.Spread != model.SpreadZone && l.Spread != model.SpreadNone:
@@ -306,6 +368,7 @@ func (s *State) RemoveLRP(name string) Plan {
 		}
 	}
 	delete(s.lrps, name)
+	delete(s.short, name)
 	return plan
 }
 
@@ -320,6 +383,7 @@ func (s *State) PlaceTask(t Task) (Plan, error) {
 	if _, ok := s.tasks[t.Name]; ok {
 		return Plan{}, nil
 	}
+	s.ensureRanks()
 	best := int32(-1)
 	var bestScore float64
 	for _, name := range t.Cells {
@@ -327,7 +391,7 @@ func (s *State) PlaceTask(t Task) (Plan, error) {
 		if !ok || !s.fits(ci, t.Resources) {
 			continue
 		}
-		sc := s.scoreOf(ci, t.Resources)
+		sc := s.util[ci]
 		if best < 0 || sc < bestScore || (sc == bestScore && s.cells[ci].name < s.cells[best].name) {
 			best, bestScore = ci, sc
 		}
@@ -379,6 +443,7 @@ func (s *State) assign(l *lrp, idx int32, ci int32, r model.Resources) {
 	c.insts = append(c.insts, instRef{lrp: l, index: idx})
 	l.cells[idx] = ci
 	l.res[idx] = r
+	s.touch(ci)
 }
 
 func (s *State) unassign(l *lrp, idx int32, reason string) Removal {
@@ -397,6 +462,7 @@ func (s *State) unassign(l *lrp, idx int32, reason string) Removal {
 		}
 	}
 	l.cells[idx] = -1
+	s.touch(ci)
 	return Removal{Instance: Instance{LRP: l.name, Index: int(idx), Cell: c.name, Resources: r}, Reason: reason}
 }
 
@@ -407,13 +473,47 @@ func (s *State) assignTask(name string, ci int32, r model.Resources) {
 	c.usedSlots++
 	c.tasks = append(c.tasks, name)
 	s.tasks[name] = task{cell: ci, res: r}
+	s.touch(ci)
+}
+
+// resolveMatching maps l.spec.Cells to cell slots, deduplicated, and fills
+// the bit set and per-zone flags placement uses.
+func (s *State) resolveMatching(l *lrp) {
+	l.matching = l.matching[:0]
+	for _, name := range l.spec.Cells {
+		ci, ok := s.byName[name]
+		if !ok || s.mark[ci] {
+			continue
+		}
+		s.mark[ci] = true
+		l.matching = append(l.matching, ci)
+	}
+	for _, ci := range l.matching {
+		s.mark[ci] = false
+	}
+	l.epoch = s.epoch
+	n := (len(s.cells) + 63) / 64
+	l.bits = slices.Grow(l.bits[:0], n)[:n]
+	clear(l.bits)
+	l.zones = slices.Grow(l.zones[:0], len(s.zones))[:len(s.zones)]
+	clear(l.zones)
+	for _, ci := range l.matching {
+		l.bits[ci>>6] |= 1 << (uint(ci) & 63)
+		l.zones[s.cells[ci].zone] = true
+	}
 }
 
 // reconcile brings l to l.spec: scale down, evict instances that must move,
-// place what is missing. checkMatch re-checks that every instance's cell is
-// still in l.matching; callers that did not change l.matching since the last
-// check (cell loss, evacuation) skip that O(matching cells) pass.
+// place what is missing. The match set is resolved again when l.spec.Cells
+// changed (Place resets l.epoch) or a cell registered or changed zone since
+// the last resolution; only then is every instance's cell re-checked
+// against it, which checkMatch forces too.
 func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
+	s.ensureRanks()
+	if l.epoch != s.epoch {
+		s.resolveMatching(l)
+		checkMatch = true
+	}
 	n := l.spec.Instances
 	for i := n; i < len(l.cells); i++ {
 		if l.cells[i] >= 0 {
@@ -454,6 +554,7 @@ func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
 			c.usedMem += dm
 			c.usedDisk += dd
 			l.res[i] = want
+			s.touch(ci)
 		}
 		if reason != "" {
 			plan.Remove = append(plan.Remove, s.unassign(l, int32(i), reason))
@@ -465,9 +566,39 @@ func (s *State) reconcile(l *lrp, plan *Plan, checkMatch bool) {
 			s.mark[ci] = false
 		}
 	}
-	if len(missing) > 0 {
-		s.placeFn(s, l, missing, plan)
+	if len(missing) == 0 {
+		delete(s.short, l.name)
+		return
 	}
+	s.placeFn(s, l, missing, plan)
+	for _, ci := range l.cells {
+		if ci < 0 {
+			s.short[l.name] = l
+			return
+		}
+	}
+	delete(s.short, l.name)
+}
+
+// Retry tries again to place every LRP index left unplaced by earlier
+// calls, in LRP name order. Call it when capacity may have freed or grown:
+// after ReleaseTask, RemoveLRP, a scale-down, or AddCell of a ready cell.
+// It costs nothing when nothing is unplaced.
+func (s *State) Retry() Plan {
+	if len(s.short) == 0 {
+		return Plan{}
+	}
+	ls := make([]*lrp, 0, len(s.short))
+	for _, l := range s.short {
+		ls = append(ls, l)
+	}
+	slices.SortFunc(ls, func(a, b *lrp) int { return cmp.Compare(a.name, b.name) })
+	var plan Plan
+	for _, l := range ls {
+		s.reconcile(l, &plan, false)
+	}
+	sortRemovals(plan.Remove)
+	return plan
 }
 
 // fits reports whether cell ci can take one more instance needing r.
@@ -486,13 +617,105 @@ const (
 	weightContainers = 0.25
 )
 
-// scoreOf is the weighted utilisation cell ci would have after taking one
-// more instance needing r. Lower is better.
-func (s *State) scoreOf(ci int32, r model.Resources) float64 {
+// utilOf is cell ci's weighted utilisation, the score: lower is better.
+// It does not depend on what is being placed, so the cells of a zone can be
+// kept sorted by it.
+func (s *State) utilOf(ci int32) float64 {
 	c := &s.cells[ci]
-	return weightMemory*float64(c.usedMem+r.MemoryMB)/float64(c.capMem) +
-		weightDisk*float64(c.usedDisk+r.DiskMB)/float64(c.capDisk) +
-		weightContainers*float64(c.usedSlots+1)/float64(c.capSlots)
+	return weightMemory*float64(c.usedMem)/float64(c.capMem) +
+		weightDisk*float64(c.usedDisk)/float64(c.capDisk) +
+		weightContainers*float64(c.usedSlots)/float64(c.capSlots)
+}
+
+// before orders cells by score, then name.
+func (s *State) before(a, b int32) bool {
+	if s.util[a] != s.util[b] {
+		return s.util[a] < s.util[b]
+	}
+	if s.ranked {
+		return s.rank[a] < s.rank[b]
+	}
+	return s.cells[a].name < s.cells[b].name
+}
+
+// ensureRanks numbers the cell slots (tombstones included, since a
+// tombstone's slot returns only under its own name) in name order, once
+// after cells were added.
+func (s *State) ensureRanks() {
+	if s.ranked {
+		return
+	}
+	idx := make([]int32, len(s.cells))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(s.cells[a].name, s.cells[b].name) })
+	for r, ci := range idx {
+		s.rank[ci] = int32(r)
+	}
+	s.ranked = true
+}
+
+// touch recomputes cell ci's score after its usage changed and restores
+// its zone's heap.
+func (s *State) touch(ci int32) {
+	s.util[ci] = s.utilOf(ci)
+	z := s.cells[ci].zone
+	s.zoneDown(z, s.zoneUp(z, s.pos[ci]))
+}
+
+// zoneUp moves the entry at index i of zone z's heap up while it beats its
+// parent and returns its final index.
+func (s *State) zoneUp(z, i int32) int32 {
+	h := s.order[z]
+	for i > 0 {
+		p := (i - 1) / 2
+		if !s.before(h[i], h[p]) {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		s.pos[h[i]], s.pos[h[p]] = i, p
+		i = p
+	}
+	return i
+}
+
+// zoneDown moves the entry at index i of zone z's heap down while a child
+// beats it.
+func (s *State) zoneDown(z, i int32) {
+	h := s.order[z]
+	n := int32(len(h))
+	for {
+		m, l := i, 2*i+1
+		if l < n && s.before(h[l], h[m]) {
+			m = l
+		}
+		if r := l + 1; r < n && s.before(h[r], h[m]) {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		s.pos[h[i]], s.pos[h[m]] = i, m
+		i = m
+	}
+}
+
+// unorder takes cell ci out of its zone's heap.
+func (s *State) unorder(ci int32) {
+	z := s.cells[ci].zone
+	h := s.order[z]
+	i, last := s.pos[ci], int32(len(h)-1)
+	if i != last {
+		h[i] = h[last]
+		s.pos[h[i]] = i
+	}
+	s.order[z] = h[:last]
+	s.pos[ci] = -1
+	if i != last {
+		s.zoneDown(z, s.zoneUp(z, i))
+	}
 }
 
 func sortRemovals(rs []Removal) {

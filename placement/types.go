@@ -146,3 +146,21 @@ func (p *Plan) String() string {
 	}
 	return b.String()
 }
+
+// FromLRP returns the placement view of a desired LRP, defaults applied,
+// given the names of the cells its selector matches.
+func FromLRP(l *model.LRP, cells []string) LRP {
+	return LRP{
+		Name:      l.Metadata.Name,
+		Instances: int(l.Spec.Replicas()),
+		Resources: l.Spec.Needs(),
+		Spread:    l.Spec.Spread,
+		Cells:     cells,
+	}
+}
+
+// FromTask returns the placement view of a pending task, defaults applied,
+// given the names of the cells its selector matches.
+func FromTask(t *model.Task, cells []string) Task {
+	return Task{Name: t.Metadata.Name, Resources: t.Spec.Needs(), Cells: cells}
+}
