@@ -157,8 +157,9 @@ func (h *Hub) fanoutLocked(t *term, id string) (*workload, *model.TaskRecord, er
 	want := map[string][]model.Item{}
 	switch {
 	case w == nil:
-		if _, isLRP := cutKind(id, model.KindLRP); isLRP {
-			t.sched.RemoveLRP(id[len(model.KindLRP)+1:])
+		if name, isLRP := cutKind(id, model.KindLRP); isLRP {
+			t.sched.RemoveLRP(name)
+			h.enqueuePlan(t, t.sched.Retry()) // freed capacity may fit others
 		}
 		delete(t.unplaced, id)
 	case w.kind == model.KindSelectorSyncSet:
@@ -175,6 +176,9 @@ func (h *Hub) fanoutLocked(t *term, id string) (*workload, *model.TaskRecord, er
 			return w, nil, fmt.Errorf("place %s: %w", id, err)
 		}
 		t.unplaced[id] = plan.Unplaced
+		if len(plan.Remove) > 0 {
+			h.enqueuePlan(t, t.sched.Retry()) // a scale-down may fit others
+		}
 		byCell := map[string][]int32{}
 		for idx, cell := range t.sched.Where(w.name) {
 			if cell != "" {

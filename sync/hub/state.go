@@ -221,6 +221,7 @@ func (h *Hub) cellPut(t *term, kv store.KV) {
 		return
 	}
 	h.enqueuePlan(t, plan)
+	h.enqueuePlan(t, t.sched.Retry()) // a new or grown cell may fit what did not
 	if !had {
 		t.apply.Add(c.Name)
 	}
@@ -272,7 +273,9 @@ func (h *Hub) onTasks(t *term, evs []store.Event) {
 		name := strings.TrimPrefix(ev.KV.Key, store.TasksPrefix)
 		if ev.Type == store.Delete {
 			delete(t.tasks, name)
-			t.sched.ReleaseTask(name)
+			if t.sched.ReleaseTask(name) {
+				h.enqueuePlan(t, t.sched.Retry())
+			}
 			continue
 		}
 		h.taskPut(t, ev.KV, nil)
@@ -298,7 +301,9 @@ func (h *Hub) taskPut(t *term, kv store.KV, bodies map[string][]byte) {
 			t.converge.Add(convergeTaskKey + rec.Name)
 		}
 	case !active && had && (prev.rec.State == model.TaskPending || prev.rec.State == model.TaskRunning):
-		t.sched.ReleaseTask(rec.Name)
+		if t.sched.ReleaseTask(rec.Name) && t.fanout != nil {
+			h.enqueuePlan(t, t.sched.Retry())
+		}
 	}
 }
 
