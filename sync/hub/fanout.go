@@ -53,10 +53,15 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 		}
 		next[id] = w
 	}
+	// Identical resources in several workloads share one body: write each
+	// body once (etcd rejects a transaction naming a key twice).
 	var missing []store.Op
 	bodies := map[string][]byte{}
-	for _, w := range next {
-		for hash, body := range w.bodies {
+	for _, id := range sortedKeys(next) {
+		for hash, body := range next[id].bodies {
+			if _, dup := bodies[hash]; dup {
+				continue
+			}
 			bodies[hash] = body
 			if !t.specsStored[hash] {
 				missing = append(missing, store.Op{Key: store.SpecKey(hash), Value: body})

@@ -280,3 +280,49 @@ func TestCrashedInstanceRestartedWithBackoff(t *testing.T) {
 		return kv.ModRevision > before.ModRevision && string(kv.Value) == string(before.Value), fmt.Sprint(kv.ModRevision)
 	})
 }
+
+func TestNoDuplicateTaskAcrossRestartMidFanOut(t *testing.T) {
+	f := newFixture(t)
+	for i := 0; i < 40; i++ {
+		f.putCell(fmt.Sprintf("c%02d", i), "z1", nil)
+	}
+	var docs []string
+	for s := 0; s < 20; s++ {
+		docs = append(docs, set(fmt.Sprintf("s%02d", s), "Sync", "", "a=1", "b=2", "c=3"))
+	}
+	yaml := strings.Join(docs, "\n---\n") + "\n---\n" + task
+	f.commit("1", yaml)
+	// Stop the hub as soon as the task is placed, while the fan-out of the
+	// sets is still being written.
+	var created store.KV
+	f.eventually("task record created", func() (bool, string) {
+		kv, ok, _ := f.c.Get(f.ctx, store.TaskKey("migrate"))
+		created = kv
+		return ok, fmt.Sprintf("%+v", f.hub.Status().Queues)
+	})
+	f.stop()
+	f.start()
+	f.commit("1", yaml)
+	got := f.settled("1")
+	rec, kv, _, err := store.GetJSON[model.TaskRecord](f.ctx, f.c, store.TaskKey("migrate"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kv.ModRevision != created.ModRevision {
+		t.Errorf("task record rewritten across the restart (rev %d → %d)", created.ModRevision, kv.ModRevision)
+	}
+	var holders []string
+	for cell, srcs := range got {
+		if _, ok := srcs["Task/migrate"]; ok {
+			holders = append(holders, cell)
+		}
+	}
+	if len(holders) != 1 || holders[0] != rec.Cell {
+		t.Errorf("task assigned to %v, record says %s: want exactly that one cell", holders, rec.Cell)
+	}
+	for i := 0; i < 40; i++ {
+		if n := len(got[fmt.Sprintf("c%02d", i)]); n < 20 {
+			t.Errorf("c%02d has %d assignments after the restart, want the 20 sets", i, n)
+		}
+	}
+}

@@ -73,32 +73,45 @@ func (w *writer) run(ctx context.Context) error {
 }
 
 func (w *writer) flush(ctx context.Context, batch []*writeRequest, n int) {
+	// Cells in one flush may carry the same content-addressed body; etcd
+	// rejects a transaction naming a key twice, so each key is written once
+	// and its duplicates share its result. (Per-cell keys never repeat: a
+	// cell has at most one write in flight.)
 	ops := make([]store.Op, 0, n)
+	at := make(map[string]int, n)
+	where := make([]int, 0, n)
 	for _, r := range batch {
-		ops = append(ops, r.ops...)
+		for _, op := range r.ops {
+			i, dup := at[op.Key]
+			if !dup {
+				i = len(ops)
+				at[op.Key] = i
+				ops = append(ops, op)
+			}
+			where = append(where, i)
+		}
 	}
 	res, err := w.store.Write(ctx, ops)
 	lost := map[string]store.Conflict{}
 	for _, c := range res.Conflicts {
 		lost[c.Op.Key] = c
 	}
-	off := 0
+	k := 0
 	for _, r := range batch {
-		out := store.WriteResult{Revision: res.Revision, Txns: res.Txns}
-		if len(res.Revisions) == len(ops) {
-			out.Revisions = res.Revisions[off : off+len(r.ops)]
-		}
+		out := store.WriteResult{Txns: res.Txns, Revisions: make([]int64, len(r.ops))}
 		for i, op := range r.ops {
+			j := where[k]
+			k++
 			if c, ok := lost[op.Key]; ok {
 				out.Conflicts = append(out.Conflicts, c)
-			} else if err == nil {
+				continue
+			}
+			if err == nil && len(res.Revisions) == len(ops) {
+				out.Revisions[i] = res.Revisions[j]
 				out.Written++
-				if out.Revisions[i] > out.Revision {
-					out.Revision = out.Revisions[i]
-				}
+				out.Revision = max(out.Revision, res.Revisions[j])
 			}
 		}
-		off += len(r.ops)
 		r.done(out, err)
 	}
 }

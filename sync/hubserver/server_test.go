@@ -75,8 +75,17 @@ func TestHubProcessEndToEnd(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	cfgPath := filepath.Join(t.TempDir(), "hub.yaml")
+	writeConfig := func(workers string) {
+		t.Helper()
+		body := fmt.Sprintf("git: {url: %q}\ndataDir: %q\nlisten: {metrics: \"127.0.0.1:0\", webhook: \"\"}\nworkers: %s\n", repoDir, cfg.DataDir, workers)
+		if err := os.WriteFile(cfgPath, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeConfig("{fanout: 8, apply: 32, convergence: 2}")
 	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg})
+	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg, ConfigPath: cfgPath})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +169,16 @@ func TestHubProcessEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+
+	// Editing the config file resizes the worker pools without a restart.
+	writeConfig("{fanout: 3, apply: 5, convergence: 1}")
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.Hub.Workers() != (hub.Workers{Fanout: 3, Apply: 5, Convergence: 1}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("workers = %+v after editing the config file", srv.Hub.Workers())
+		}
+		<-time.After(20 * time.Millisecond)
+	}
 
 	resp, err := http.Get("http://" + srv.MetricsAddr() + "/metrics")
 	if err != nil {
