@@ -2,7 +2,7 @@ package apply
 
 import (
 	"fmt"
-	"syscall"
+	"github.com/cellsync/cellsync/internal/cputime"
 	"testing"
 	"time"
 
@@ -235,11 +235,11 @@ func BenchmarkApply(b *testing.B) {
 		loop := func(f func()) func(b *testing.B) {
 			return func(b *testing.B) {
 				b.ReportAllocs()
-				start := cpuTime()
+				start := cputime.Used()
 				for i := 0; i < b.N; i++ {
 					f()
 				}
-				b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64(cputime.Used()-start)/float64(b.N), "cpu-ns/op")
 			}
 		}
 
@@ -284,30 +284,19 @@ func BenchmarkDiff(b *testing.B) {
 	}
 }
 
-// cpuTime returns the CPU time this process has used. On a shared machine
-// wall-clock ns/op grows with other processes' load; CPU time barely does,
-// so the benchmarks report it (cpu-ns/op) and compute ratios from it.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // interleave returns the CPU time per call of ours and of ref, measured in
 // ten alternating bursts of about 10 ms of CPU each.
 func interleave(ours, ref func()) (oursNs, refNs float64) {
 	ours()
 	ref()
 	burst := func(f func()) (time.Duration, int) {
-		n, start := 0, cpuTime()
+		n, start := 0, cputime.Used()
 		for {
 			for i := 0; i < 16; i++ {
 				f()
 			}
 			n += 16
-			if d := cpuTime() - start; d >= 10*time.Millisecond {
+			if d := cputime.Used() - start; d >= 10*time.Millisecond {
 				return d, n
 			}
 		}

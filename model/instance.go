@@ -61,15 +61,8 @@ func DecodeObject(body []byte) (Object, error) {
 	if err := json.Unmarshal(body, &h); err != nil {
 		return nil, fmt.Errorf("decode object: %w", err)
 	}
-	var o Object
-	switch h.Kind {
-	case KindLRP:
-		o = &LRP{}
-	case KindTask:
-		o = &Task{}
-	case KindConfig:
-		o = &Config{}
-	default:
+	o := newObject(h.Kind)
+	if o == nil || h.Kind == KindSelectorSyncSet {
 		return nil, fmt.Errorf("decode object: kind %q cannot run on a cell", h.Kind)
 	}
 	if err := json.Unmarshal(body, o); err != nil {

@@ -94,17 +94,8 @@ func (d *decoder) object(n *yaml.Node, path string) Object {
 		d.fail(n, join(path, "kind"), "is required (one of LRP, Task, Config, SelectorSyncSet)")
 		return nil
 	}
-	var obj Object
-	switch Kind(kindNode.Value) {
-	case KindLRP:
-		obj = &LRP{}
-	case KindTask:
-		obj = &Task{}
-	case KindConfig:
-		obj = &Config{}
-	case KindSelectorSyncSet:
-		obj = &SelectorSyncSet{}
-	default:
+	obj := newObject(Kind(kindNode.Value))
+	if obj == nil {
 		d.fail(kindNode, join(path, "kind"), "unknown kind %q (want LRP, Task, Config or SelectorSyncSet)", kindNode.Value)
 		return nil
 	}

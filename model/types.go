@@ -63,6 +63,21 @@ type Object interface {
 	Head() *Header
 }
 
+// newObject returns an empty object of a kind, or nil for an unknown kind.
+func newObject(k Kind) Object {
+	switch k {
+	case KindLRP:
+		return &LRP{}
+	case KindTask:
+		return &Task{}
+	case KindConfig:
+		return &Config{}
+	case KindSelectorSyncSet:
+		return &SelectorSyncSet{}
+	}
+	return nil
+}
+
 // Resources is what one instance of a workload needs from a cell.
 type Resources struct {
 	// MemoryMB is the memory limit in MiB; it must be > 0. Default 128.

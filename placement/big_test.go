@@ -2,6 +2,7 @@ package placement
 
 import (
 	"fmt"
+	"github.com/cellsync/cellsync/internal/cputime"
 	"runtime"
 	"slices"
 	"testing"
@@ -237,14 +238,14 @@ func BenchmarkPlace(b *testing.B) {
 				}
 				b.ReportAllocs()
 				b.ResetTimer()
-				cpu0 := cpuTime()
+				cpu0 := cputime.Used()
 				for b.Loop() {
 					if _, _, err := Load(in); err != nil {
 						b.Fatal(err)
 					}
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
-				cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+				cpu := (cputime.Used() - cpu0).Seconds() / float64(b.N)
 				b.ReportMetric(float64(inst)/per, "placements/s")
 				b.ReportMetric(cpu*1000, "cpu-ms/op")
 				b.ReportMetric(float64(inst)/slow.Seconds(), "naive-placements/s")
@@ -312,9 +313,9 @@ func BenchmarkRemoveCell(b *testing.B) {
 						runtime.GC()
 						b.StartTimer()
 					}
-					cpu0 := cpuTime()
+					cpu0 := cputime.Used()
 					moved += len(s.RemoveCell(victim(i % perCopy)).Add)
-					cpu += cpuTime() - cpu0
+					cpu += cputime.Used() - cpu0
 				}
 				per := b.Elapsed().Seconds() / float64(b.N)
 				b.ReportMetric(per*1000, "ms/cell")
@@ -336,7 +337,7 @@ func BenchmarkPlaceOne(b *testing.B) {
 	}
 	l := in.LRPs[1]
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for i := 0; b.Loop(); i++ {
 		l.Instances = issueScale.perLRP + 1 - i%2
 		p, err := s.Place(l)
@@ -344,7 +345,7 @@ func BenchmarkPlaceOne(b *testing.B) {
 			b.Fatalf("plan %v, err %v", p, err)
 		}
 	}
-	b.ReportMetric((cpuTime()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/op")
+	b.ReportMetric((cputime.Used()-cpu0).Seconds()*1e6/float64(b.N), "cpu-µs/op")
 }
 
 // BenchmarkLoadExisting rebuilds the State of a fully placed cluster from
@@ -360,14 +361,14 @@ func BenchmarkLoadExisting(b *testing.B) {
 		b.Fatalf("reload plan not empty (err %v):\n%s", err, p.String())
 	}
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Used()
 	for b.Loop() {
 		if _, _, err := Load(in); err != nil {
 			b.Fatal(err)
 		}
 	}
 	per := b.Elapsed().Seconds() / float64(b.N)
-	cpu := (cpuTime() - cpu0).Seconds() / float64(b.N)
+	cpu := (cputime.Used() - cpu0).Seconds() / float64(b.N)
 	b.ReportMetric(float64(len(in.Instances))/per, "instances/s")
 	b.ReportMetric(cpu*1000, "cpu-ms/op")
 }

@@ -2,6 +2,7 @@ package selectors
 
 import (
 	"fmt"
+	"github.com/cellsync/cellsync/internal/cputime"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -126,11 +127,11 @@ func checkIndex(tb testing.TB, x *Index, want map[string][]string) {
 // and CPU time of one naive evaluation.
 func timeNaive(cells []model.Cell, sels map[string]*Selector) (wall, cpu time.Duration) {
 	const rounds = 3
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), cputime.Used()
 	for range rounds {
 		naiveEvaluate(cells, sels)
 	}
-	return time.Since(start) / rounds, (cpuTime() - cpu0) / rounds
+	return time.Since(start) / rounds, (cputime.Used() - cpu0) / rounds
 }
 
 // speedup is baseline over measured, by CPU time where it is known.
@@ -160,14 +161,14 @@ func BenchmarkFullEvaluation(b *testing.B) {
 			naive, naiveCPU := timeNaive(cells, sels)
 			b.ReportAllocs()
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Used()
 			for b.Loop() {
 				x := &Index{cells: empty.cells, order: empty.order, slots: empty.slots, sels: map[string]*entry{}}
 				for id, s := range sels {
 					x.SetSelector(id, s)
 				}
 			}
-			cpu := (cpuTime() - cpu0) / time.Duration(b.N)
+			cpu := (cputime.Used() - cpu0) / time.Duration(b.N)
 			per := b.Elapsed() / time.Duration(b.N)
 			b.ReportMetric(float64(per.Microseconds())/1000, "ms/full-eval")
 			b.ReportMetric(float64(cpu.Microseconds())/1000, "cpu-ms/full-eval")
@@ -206,12 +207,12 @@ func BenchmarkCellLabelChange(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := cputime.Used()
 			for b.Loop() {
 				x.UpsertCell(variants[i&1])
 				i++
 			}
-			cpu := (cpuTime() - cpu0) / time.Duration(b.N)
+			cpu := (cputime.Used() - cpu0) / time.Duration(b.N)
 			per := b.Elapsed() / time.Duration(b.N)
 			b.ReportMetric(float64(cpu.Nanoseconds())/1000, "cpu-µs/update")
 			b.ReportMetric(float64(per.Nanoseconds())/1000, "µs/update")
@@ -240,22 +241,22 @@ func BenchmarkEval(b *testing.B) {
 		b.Run(e.name+"/match", func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := cputime.Used()
 			for b.Loop() {
 				s.Match(&cells[i&63])
 				i++
 			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/eval")
+			b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N), "cpu-ns/eval")
 		})
 		b.Run(e.name+"/map-activation", func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
-			cpu0 := cpuTime()
+			cpu0 := cputime.Used()
 			for b.Loop() {
 				s.prg.Eval(map[string]any{"cell": &cells[i&63]})
 				i++
 			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/eval")
+			b.ReportMetric(float64(cputime.Used()-cpu0)/float64(b.N), "cpu-ns/eval")
 		})
 	}
 }

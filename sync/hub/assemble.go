@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -151,7 +153,7 @@ func (h *Hub) assemble(t *term, cell string) ([]store.Op, map[string]model.Assig
 
 	stored := t.stored[cell]
 	next := make(map[string]model.Assignment, len(want))
-	for _, src := range sortedKeys(want) {
+	for _, src := range slices.Sorted(maps.Keys(want)) {
 		items := want[src]
 		w := t.workloads[src]
 		upsert := w != nil && w.kind == model.KindSelectorSyncSet && w.mode == model.ApplyUpsert

@@ -3,6 +3,8 @@ package hub
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +69,7 @@ func (h *Hub) restartOps(t *term, cell, id, key string) ([]store.Op, map[string]
 		t.converge.AddAfter(key, 100*time.Millisecond)
 		return nil, nil, nil
 	}
-	for _, src := range sortedKeys(t.stored[cell]) {
+	for _, src := range slices.Sorted(maps.Keys(t.stored[cell])) {
 		st := t.stored[cell][src]
 		if !carries(st.a.Items, a.Name, a.Index) {
 			continue

@@ -3,7 +3,8 @@ package hub
 import (
 	"context"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cellsync/cellsync/model"
@@ -57,7 +58,7 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 	// body once (etcd rejects a transaction naming a key twice).
 	var missing []store.Op
 	bodies := map[string][]byte{}
-	for _, id := range sortedKeys(next) {
+	for _, id := range slices.Sorted(maps.Keys(next)) {
 		for hash, body := range next[id].bodies {
 			if _, dup := bodies[hash]; dup {
 				continue
@@ -121,7 +122,7 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 		// Every intent must exist before the first apply, or the apply
 		// would prune what a restarted hub simply has not recomputed yet.
 		// Fan out inline; only new Tasks (a record write) wait in the queue.
-		for _, id := range sortedKeys(next) {
+		for _, id := range slices.Sorted(maps.Keys(next)) {
 			if w := next[id]; w.kind == model.KindTask {
 				if _, placed := t.tasks[w.name]; !placed {
 					continue // queued above; placing it writes a record
@@ -302,16 +303,6 @@ func itemsEqual(a, b []model.Item) bool {
 		}
 	}
 	return true
-}
-
-// sortedKeys returns a map's keys in order, for deterministic output.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // sharedObjects returns the objects that more than one workload carries (a

@@ -3,7 +3,9 @@ package hub
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/cellsync/cellsync/model"
@@ -78,7 +80,7 @@ func (h *Hub) Status() Status {
 
 	type counts struct{ running, crashed int }
 	byLRP := map[string]*counts{}
-	for _, cell := range sortedKeys(t.cells) {
+	for _, cell := range slices.Sorted(maps.Keys(t.cells)) {
 		c := t.cells[cell]
 		cs := CellStatus{Name: cell, Zone: c.Zone, State: c.State, Assigned: len(t.stored[cell])}
 		for _, a := range t.actual[cell] {
@@ -117,7 +119,7 @@ func (h *Hub) Status() Status {
 			}
 		}
 	}
-	for _, id := range sortedKeys(t.workloads) {
+	for _, id := range slices.Sorted(maps.Keys(t.workloads)) {
 		w := t.workloads[id]
 		ws := WorkloadStatus{ID: id}
 		if n := per[id]; n != nil {
@@ -156,10 +158,10 @@ func (h *Hub) Status() Status {
 	for _, err := range t.errors {
 		st.Errors = append(st.Errors, err.Error())
 	}
-	for _, id := range sortedKeys(t.workloadErrors) {
+	for _, id := range slices.Sorted(maps.Keys(t.workloadErrors)) {
 		st.Errors = append(st.Errors, t.workloadErrors[id].Error())
 	}
-	for _, cell := range sortedKeys(t.conflicts) {
+	for _, cell := range slices.Sorted(maps.Keys(t.conflicts)) {
 		st.Conflicts = append(st.Conflicts, t.conflicts[cell]...)
 	}
 	return st
