@@ -102,6 +102,9 @@ func carries(items []model.Item, lrp string, index int32) bool {
 // compare-and-swap (so that a cell that claimed it meanwhile wins) and is
 // never placed again.
 func (h *Hub) convergeKey(ctx context.Context, t *term, key string) error {
+	if m := h.deps.Metrics; m != nil {
+		defer func(start time.Time) { m.ConvergenceDuration.Observe(time.Since(start).Seconds()) }(time.Now())
+	}
 	if strings.HasPrefix(key, convergeRestartKey) {
 		return h.restartInstance(ctx, t, key)
 	}

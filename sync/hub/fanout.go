@@ -98,7 +98,7 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 			continue
 		}
 		if w.selector != nil {
-			h.enqueueChanges(t, t.index.SetSelector(id, w.selector))
+			h.enqueueChanges(t, h.evaluate(func() []selectorChange { return t.index.SetSelector(id, w.selector) }))
 		}
 		t.fanout.Add(id)
 		if w.kind == model.KindConfig {

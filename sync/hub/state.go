@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/placement"
@@ -189,7 +190,7 @@ func (h *Hub) onCells(t *term, evs []store.Event) {
 		h.log.Info("cell gone", "cell", name)
 		delete(t.cells, name)
 		delete(t.reports, name)
-		h.enqueueChanges(t, t.index.RemoveCell(name))
+		h.enqueueChanges(t, h.evaluate(func() []selectorChange { return t.index.RemoveCell(name) }))
 		h.enqueuePlan(t, t.sched.RemoveCell(name))
 		// Its tasks that have not completed fail: they never run twice.
 		for tname, te := range t.tasks {
@@ -214,7 +215,7 @@ func (h *Hub) cellPut(t *term, kv store.KV) {
 	if had && old.State == c.State && old.Zone == c.Zone && old.Capacity == c.Capacity && labelsEqual(old.Labels, c.Labels) {
 		return
 	}
-	h.enqueueChanges(t, t.index.UpsertCell(c))
+	h.enqueueChanges(t, h.evaluate(func() []selectorChange { return t.index.UpsertCell(c) }))
 	plan, err := t.sched.AddCell(c)
 	if err != nil {
 		h.log.Warn("placement rejected cell", "cell", c.Name, "err", err)
@@ -237,6 +238,16 @@ func labelsEqual(a, b map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// evaluate runs one selector-index update and records how long it took.
+func (h *Hub) evaluate(update func() []selectorChange) []selectorChange {
+	start := time.Now()
+	changes := update()
+	if h.deps.Metrics != nil {
+		h.deps.Metrics.SelectorDuration.Observe(time.Since(start).Seconds())
+	}
+	return changes
 }
 
 // enqueueChanges fans out every workload whose match set changed.
