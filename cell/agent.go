@@ -337,9 +337,14 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		a.log.Warn("desired state", "cell", a.cfg.Name, "problem", p)
 	}
 
-	// Stop what left the cell or changed, all at once.
+	// Stop what left the cell or changed, all at once. While some body is
+	// unreadable the desired state is partial: stopping on it could kill
+	// instances over a passing etcd error, so only starts happen.
 	var gone []string
 	for id, r := range a.runners {
+		if !complete {
+			break
+		}
 		if r.isTask {
 			if _, ok := w.tasks[strings.TrimPrefix(id, string(model.KindTask)+"/")]; !ok {
 				gone = append(gone, id)
@@ -356,6 +361,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	for _, id := range sortedKeys(w.lrps) {
 		l := w.lrps[id]
 		if r, ok := a.runners[id]; ok {
+			if r.version != l.version {
+				continue // replaced once the desired state is complete
+			}
 			if l.bump > r.bumpRev {
 				r.bumpRev = l.bump
 				select {
@@ -385,6 +393,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		a.spawn(r, func(ctx context.Context) { a.runTask(ctx, r, t, adopted) })
 	}
 
+	if !complete {
+		return false
+	}
 	// Containers of a previous agent that nothing claimed are orphans.
 	for id, c := range a.adopt {
 		a.log.Info("remove orphan container", "cell", a.cfg.Name, "instance", id, "container", c.ID)
@@ -405,10 +416,8 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	if a.evacuating.Load() && len(w.lrps) == 0 {
 		a.drainOnce.Do(func() { close(a.drained) })
 	}
-	if complete {
-		a.rep.setApplied(snap.rev)
-	}
-	return complete
+	a.rep.setApplied(snap.rev)
+	return true
 }
 
 // fetchSpecs reads the bodies the snapshot names that are not cached; it

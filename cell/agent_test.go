@@ -340,8 +340,8 @@ func TestLRPLifecycle(t *testing.T) {
 			return len(cs) == 0 && !ok
 		})
 	})
-	if got := testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_containers")); got < 0 {
-		t.Fatalf("containers gauge = %v", got)
+	if got := gauge(t, reg, "cellsync_cell_containers", model.StateRunning); got != 0 {
+		t.Fatalf("containers{state=RUNNING} = %v after removal, want 0", got)
 	}
 }
 
@@ -713,4 +713,63 @@ func TestStartFailureIsACrash(t *testing.T) {
 		a, _ := h.actual("c1", "LRP/web/0")
 		return a.State == model.StateCrashed && a.CrashCount == 4 && strings.Contains(a.Reason, "image not found")
 	})
+}
+
+func TestMissingSpecStopsNothing(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	reg := prometheus.NewRegistry()
+	start(t, st, rt, testConfig("c1"), reg)
+	web := h.put(lrp("web", "img", nil))
+	rev := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: web, Indexes: []int32{0, 1}})
+	eventually(t, "running", func() bool { return h.report("c1").AppliedRevision >= rev && h.report("c1").Running == 2 })
+	if got := gauge(t, reg, "cellsync_cell_containers", "RUNNING"); got != 2 {
+		t.Fatalf("containers{state=RUNNING} = %v, want 2", got)
+	}
+
+	// The hub moves web to a body the cell cannot read (yet): nothing stops,
+	// and the revision is not reported as applied.
+	rev2 := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: "0000", Indexes: []int32{0, 1, 2}})
+	other := h.assign("c1", "LRP/other", model.Item{Kind: model.KindLRP, Name: "other", Spec: h.put(lrp("other", "img", nil)), Indexes: []int32{0}})
+	eventually(t, "other started", func() bool {
+		a, _ := h.actual("c1", "LRP/other/0")
+		return a.State == model.StateRunning
+	})
+	if got := h.report("c1"); got.AppliedRevision >= rev2 || got.Running != 3 {
+		t.Fatalf("report = %+v, want applied < %d and 3 running", got, rev2)
+	}
+	if rt.Starts() != 3 {
+		t.Fatalf("starts = %d, want 3", rt.Starts())
+	}
+	// Once the body arrives the change applies.
+	body, hash, _ := model.EncodeObject(lrp("web", "img:2", nil))
+	if _, err := st.Write(context.Background(), []store.Op{{Key: store.SpecKey(hash), Value: body}}); err != nil {
+		t.Fatal(err)
+	}
+	rev3 := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: hash, Indexes: []int32{0, 1, 2}})
+	eventually(t, "applied", func() bool { r := h.report("c1"); return r.AppliedRevision >= rev3 && r.Running == 4 && rev3 > other })
+}
+
+// gauge reads one series of a metric family by its state label.
+func gauge(t testing.TB, reg *prometheus.Registry, name, state string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "state" && l.GetValue() == state {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{state=%q}", name, state)
+	return 0
 }

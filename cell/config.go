@@ -35,8 +35,8 @@ const (
 	DefaultRetryInterval     = time.Second
 )
 
-// Config describes one cell agent. Start from Default-like zero values: every
-// zero field takes the default named in its comment.
+// Config describes one cell agent. A zero field takes the default named in
+// its comment.
 type Config struct {
 	// Name is the cell's name, a DNS label. Required.
 	Name string

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -399,6 +400,7 @@ func TestLRPOnContainerd(t *testing.T) {
 		}
 	})
 	t.Run("crash restarts at once with count", func(t *testing.T) {
+		hist := history(t, st, store.ActualKey("lrp1", "LRP/sleeper/0"))
 		if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -407,6 +409,13 @@ func TestLRPOnContainerd(t *testing.T) {
 			a = h.actual("lrp1", "LRP/sleeper/0")
 			return a.State == model.StateRunning && a.CrashCount == 1
 		})
+		// The crash itself may be folded into the restart's write; when it
+		// is written it carries the kill's status.
+		for _, h := range hist() {
+			if h.State == model.StateCrashed && (h.ExitStatus != 137 || h.CrashCount != 1) {
+				t.Fatalf("crash reported as %+v, want status 137 count 1", h)
+			}
+		}
 		pid2, err := rt.Pid(ctx, cid)
 		if err != nil || pid2 == pid {
 			t.Fatalf("pid after restart = %d (was %d), err %v", pid2, pid, err)
@@ -428,6 +437,7 @@ func TestHealthCheckOnContainerd(t *testing.T) {
 	good.Spec.HealthCheck = &model.HealthCheck{Exec: []string{"test", "-d", "/tmp"}, IntervalSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 1}
 	bad := lrp("bad", "sleep", "3600")
 	bad.Spec.HealthCheck = &model.HealthCheck{Exec: []string{"test", "-f", "/nope"}, IntervalSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 1}
+	badHist := history(t, st, store.ActualKey("hc1", "LRP/bad/0"))
 	h.assign("hc1", "LRP/good", model.Item{Kind: model.KindLRP, Name: "good", Spec: h.put(good), Indexes: []int32{0}})
 	h.assign("hc1", "LRP/bad", model.Item{Kind: model.KindLRP, Name: "bad", Spec: h.put(bad), Indexes: []int32{0}})
 
@@ -438,6 +448,11 @@ func TestHealthCheckOnContainerd(t *testing.T) {
 	})
 	if a := h.actual("hc1", "LRP/bad/0"); !strings.Contains(a.Reason, "health check failed") {
 		t.Fatalf("reason = %q", a.Reason)
+	}
+	for _, a := range badHist() {
+		if a.State == model.StateRunning {
+			t.Fatalf("failing health check reported RUNNING: %+v", a)
+		}
 	}
 }
 
@@ -526,5 +541,40 @@ func TestMissingImageIsAClearError(t *testing.T) {
 	}
 	if countContainers(t, rt, "") != 0 {
 		t.Fatal("a failed start left a container")
+	}
+}
+
+// history records every value an actual-state key takes from now on.
+func history(t testing.TB, st *store.Client, key string) func() []model.Actual {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, rev, err := st.List(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out []model.Actual
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b, err := range st.Watch(ctx, key, rev) {
+			if err != nil {
+				return
+			}
+			for _, ev := range b.Events {
+				var a model.Actual
+				if ev.Type == store.Put && store.Decode(ev.KV, &a) == nil {
+					mu.Lock()
+					out = append(out, a)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() []model.Actual {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(out)
 	}
 }
