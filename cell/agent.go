@@ -111,8 +111,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	kill := a.cfg.Shutdown == Evacuate
 	a.stopRunners(a.runnerIDs(), kill, ReasonEvacuated)
 	if kill {
-		a.finalFlush(base)
-		a.revoke(base)
+		a.revoke(base) // also deletes the actual state kept under the lease
 	}
 	stopSession()
 	serr := sess.Wait()
@@ -229,15 +228,6 @@ func (a *Agent) evacuate(ctx context.Context) {
 		a.log.Info("cell drained", "cell", a.cfg.Name)
 	case <-t.Chan():
 		a.log.Warn("evacuation timed out; stopping remaining instances", "cell", a.cfg.Name)
-	}
-}
-
-// finalFlush writes the last states before the lease goes.
-func (a *Agent) finalFlush(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StopTimeout)
-	defer cancel()
-	if err := a.rep.flush(ctx); err != nil {
-		a.log.Warn("final actual-state write", "cell", a.cfg.Name, "err", err)
 	}
 }
 
