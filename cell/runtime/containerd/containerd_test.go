@@ -486,7 +486,9 @@ func TestTaskAndConfigOnContainerd(t *testing.T) {
 			h.assign("task1", "Task/"+name, model.Item{Kind: model.KindTask, Name: name, Spec: h.put(tt.task)})
 			eventually(t, "COMPLETED", 30*time.Second, func() bool { return h.task(name).State == model.TaskCompleted })
 			got := h.task(name)
-			if got.ExitCode != tt.wantCode || got.Failed != (tt.wantCode != 0) || got.Result != tt.wantResult {
+			// stdout and stderr reach the output file through separate
+			// pipes, so lines of the two may interleave in any order.
+			if got.ExitCode != tt.wantCode || got.Failed != (tt.wantCode != 0) || !sameLines(got.Result, tt.wantResult) {
 				t.Fatalf("task = %+v", got)
 			}
 			eventually(t, "container removed", 30*time.Second, func() bool { return containerOf(t, rt, "task1", "Task/"+name) == "" })
@@ -577,4 +579,12 @@ func history(t testing.TB, st *store.Client, key string) func() []model.Actual {
 		defer mu.Unlock()
 		return slices.Clone(out)
 	}
+}
+
+// sameLines reports whether a and b hold the same lines in any order.
+func sameLines(a, b string) bool {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	slices.Sort(la)
+	slices.Sort(lb)
+	return slices.Equal(la, lb)
 }
