@@ -773,3 +773,37 @@ func gauge(t testing.TB, reg *prometheus.Registry, name, state string) float64 {
 	t.Fatalf("no %s{state=%q}", name, state)
 	return 0
 }
+
+func TestActualStateBatchedAndOnlyOnChange(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	reg := prometheus.NewRegistry()
+	start(t, st, rt, testConfig("c1"), reg)
+	eventually(t, "first report", func() bool { return h.report("c1").AppliedRevision > 0 })
+	txns := func() float64 { return testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_etcd_txns_total")) }
+	writes := func() float64 { return testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_etcd_writes_total")) }
+
+	idx := make([]int32, 20)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	item := model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(lrp("web", "img", nil)), Indexes: idx}
+	t0 := txns()
+	rev := h.assign("c1", "LRP/web", item)
+	eventually(t, "20 running", func() bool { r := h.report("c1"); return r.Running == 20 && r.AppliedRevision >= rev })
+	// Unbatched, 20 instances going CLAIMED then RUNNING take 40 writes.
+	eventually(t, "counted", func() bool { return txns() > t0 })
+	if got := txns() - t0; got >= 40 {
+		t.Fatalf("%v transactions for 20 instances, want batches", got)
+	}
+
+	// A rewrite with no change writes the report's new revision only.
+	w0 := writes()
+	rev2 := h.assign("c1", "LRP/web", item)
+	eventually(t, "applied", func() bool { return h.report("c1").AppliedRevision >= rev2 })
+	eventually(t, "counted", func() bool { return writes() > w0 })
+	if got := writes() - w0; got != 1 {
+		t.Fatalf("%v keys written for an unchanged assignment, want 1 (the report)", got)
+	}
+}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -587,4 +590,36 @@ func sameLines(a, b string) bool {
 	slices.Sort(la)
 	slices.Sort(lb)
 	return slices.Equal(la, lb)
+}
+
+func TestHostNetworkTCPCheckOnContainerd(t *testing.T) {
+	rt := newRuntime(t)
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	startAgent(t, st, rt, "net1", cell.Evacuate, t.TempDir())
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	conf := &model.Config{Header: model.Header{APIVersion: model.APIVersion, Kind: model.KindConfig, Metadata: model.Meta{Name: "site"}},
+		Data: map[string]string{"index.html": "served by cellsync"}}
+	web := lrp("web", "httpd", "-f", "-p", strconv.Itoa(port), "-h", "/etc/web")
+	web.Spec.Configs = []model.ConfigRef{{Name: "site", MountPath: "/etc/web"}}
+	web.Spec.HealthCheck = &model.HealthCheck{TCPPort: port, IntervalSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 5}
+	h.assign("net1", "LRP/web", model.Item{Kind: model.KindConfig, Name: "site", Spec: h.put(conf)}, model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(web), Indexes: []int32{0}})
+	eventually(t, "RUNNING", 30*time.Second, func() bool { return h.actual("net1", "LRP/web/0").State == model.StateRunning })
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+	if err != nil {
+		t.Fatalf("GET from the host: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "served by cellsync" {
+		t.Fatalf("body = %q", body)
+	}
 }
