@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -806,4 +807,63 @@ func TestActualStateBatchedAndOnlyOnChange(t *testing.T) {
 	if got := writes() - w0; got != 1 {
 		t.Fatalf("%v keys written for an unchanged assignment, want 1 (the report)", got)
 	}
+}
+
+func TestCrashCountResetsAfterFiveMinutesRunning(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	clock := clockwork.NewFakeClock()
+	// Keep the agent's timers (the flush window) moving in small steps,
+	// until the agent has stopped.
+	tickCtx, stopTicks := context.WithCancel(context.Background())
+	ticked := make(chan struct{})
+	defer func() { stopTicks(); <-ticked }()
+	go func() {
+		defer close(ticked)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-tick.C:
+				clock.Advance(10 * time.Millisecond)
+			}
+		}
+	}()
+	cfg := testConfig("c1")
+	cfg.StateDir = t.TempDir()
+	a, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(lrp("web", "img", nil)), Indexes: []int32{0}})
+	for crash := 1; crash <= 2; crash++ {
+		eventually(t, "running", func() bool {
+			a, _ := h.actual("c1", "LRP/web/0")
+			return a.State == model.StateRunning && a.CrashCount == crash-1
+		})
+		if err := rt.Kill(cellContainer(t, rt, "LRP/web/0"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "running after 2 crashes", func() bool {
+		a, _ := h.actual("c1", "LRP/web/0")
+		return a.State == model.StateRunning && a.CrashCount == 2
+	})
+	// Five minutes of running wipe the slate: the next crash is the first.
+	clock.Advance(6 * time.Minute)
+	if err := rt.Kill(cellContainer(t, rt, "LRP/web/0"), 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "count restarted", func() bool {
+		a, _ := h.actual("c1", "LRP/web/0")
+		return a.State == model.StateRunning && a.CrashCount == 1
+	})
 }

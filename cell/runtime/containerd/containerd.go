@@ -27,9 +27,12 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultNamespace is the containerd namespace of cellsync's containers.
 	DefaultNamespace = "cellsync"
+	// DefaultStopGrace is the wait between SIGTERM and SIGKILL.
 	DefaultStopGrace = 5 * time.Second
-	DefaultRuntime   = "io.containerd.runc.v2"
+	// DefaultRuntime is the OCI runtime shim.
+	DefaultRuntime = "io.containerd.runc.v2"
 )
 
 // labelNetwork records a container's network mode for CheckPort.

@@ -481,6 +481,11 @@ func TestTaskAndConfigOnContainerd(t *testing.T) {
 			o.Spec.Configs = []model.ConfigRef{{Name: "greeting", MountPath: "/etc/greeting", Env: true}}
 			return o
 		}(), wantResult: "hello from config\nhi env\nread-only\n"},
+		{name: "network none has loopback only", task: func() *model.Task {
+			o := task("isolated", "ls", "/sys/class/net")
+			o.Spec.Network = model.NetworkNone
+			return o
+		}(), wantResult: "lo\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
