@@ -110,11 +110,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	kill := a.cfg.Shutdown == Evacuate
 	a.stopRunners(a.runnerIDs(), kill, ReasonEvacuated)
+	// The session ends before the lease goes, or it would see the lease
+	// lost and register the cell again.
+	stopSession()
+	serr := sess.Wait()
 	if kill {
 		a.revoke(base) // also deletes the actual state kept under the lease
 	}
-	stopSession()
-	serr := sess.Wait()
 	if werr != nil {
 		return fmt.Errorf("cell %s: %w", a.cfg.Name, werr)
 	}
