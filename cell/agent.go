@@ -110,12 +110,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	kill := a.cfg.Shutdown == Evacuate
 	a.stopRunners(a.runnerIDs(), kill, ReasonEvacuated)
-	if kill {
-		a.finalFlush(base)
-		a.revoke(base)
-	}
+	// The session ends before the lease goes, or it would see the lease
+	// lost and register the cell again.
 	stopSession()
 	serr := sess.Wait()
+	if kill {
+		a.revoke(base) // also deletes the actual state kept under the lease
+	}
 	if werr != nil {
 		return fmt.Errorf("cell %s: %w", a.cfg.Name, werr)
 	}
@@ -232,15 +233,6 @@ func (a *Agent) evacuate(ctx context.Context) {
 	}
 }
 
-// finalFlush writes the last states before the lease goes.
-func (a *Agent) finalFlush(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StopTimeout)
-	defer cancel()
-	if err := a.rep.flush(ctx); err != nil {
-		a.log.Warn("final actual-state write", "cell", a.cfg.Name, "err", err)
-	}
-}
-
 // revoke ends the lease, which removes the registration and actual state.
 func (a *Agent) revoke(ctx context.Context) {
 	a.leaseMu.Lock()
@@ -337,9 +329,14 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		a.log.Warn("desired state", "cell", a.cfg.Name, "problem", p)
 	}
 
-	// Stop what left the cell or changed, all at once.
+	// Stop what left the cell or changed, all at once. While some body is
+	// unreadable the desired state is partial: stopping on it could kill
+	// instances over a passing etcd error, so only starts happen.
 	var gone []string
 	for id, r := range a.runners {
+		if !complete {
+			break
+		}
 		if r.isTask {
 			if _, ok := w.tasks[strings.TrimPrefix(id, string(model.KindTask)+"/")]; !ok {
 				gone = append(gone, id)
@@ -356,6 +353,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	for _, id := range sortedKeys(w.lrps) {
 		l := w.lrps[id]
 		if r, ok := a.runners[id]; ok {
+			if r.version != l.version {
+				continue // replaced once the desired state is complete
+			}
 			if l.bump > r.bumpRev {
 				r.bumpRev = l.bump
 				select {
@@ -385,6 +385,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		a.spawn(r, func(ctx context.Context) { a.runTask(ctx, r, t, adopted) })
 	}
 
+	if !complete {
+		return false
+	}
 	// Containers of a previous agent that nothing claimed are orphans.
 	for id, c := range a.adopt {
 		a.log.Info("remove orphan container", "cell", a.cfg.Name, "instance", id, "container", c.ID)
@@ -405,10 +408,8 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	if a.evacuating.Load() && len(w.lrps) == 0 {
 		a.drainOnce.Do(func() { close(a.drained) })
 	}
-	if complete {
-		a.rep.setApplied(snap.rev)
-	}
-	return complete
+	a.rep.setApplied(snap.rev)
+	return true
 }
 
 // fetchSpecs reads the bodies the snapshot names that are not cached; it

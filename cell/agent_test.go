@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -340,8 +341,8 @@ func TestLRPLifecycle(t *testing.T) {
 			return len(cs) == 0 && !ok
 		})
 	})
-	if got := testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_containers")); got < 0 {
-		t.Fatalf("containers gauge = %v", got)
+	if got := gauge(t, reg, "cellsync_cell_containers", model.StateRunning); got != 0 {
+		t.Fatalf("containers{state=RUNNING} = %v after removal, want 0", got)
 	}
 }
 
@@ -712,5 +713,157 @@ func TestStartFailureIsACrash(t *testing.T) {
 	eventually(t, "crashed", func() bool {
 		a, _ := h.actual("c1", "LRP/web/0")
 		return a.State == model.StateCrashed && a.CrashCount == 4 && strings.Contains(a.Reason, "image not found")
+	})
+}
+
+func TestMissingSpecStopsNothing(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	reg := prometheus.NewRegistry()
+	start(t, st, rt, testConfig("c1"), reg)
+	web := h.put(lrp("web", "img", nil))
+	rev := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: web, Indexes: []int32{0, 1}})
+	eventually(t, "running", func() bool { return h.report("c1").AppliedRevision >= rev && h.report("c1").Running == 2 })
+	if got := gauge(t, reg, "cellsync_cell_containers", "RUNNING"); got != 2 {
+		t.Fatalf("containers{state=RUNNING} = %v, want 2", got)
+	}
+
+	// The hub moves web to a body the cell cannot read (yet): nothing stops,
+	// and the revision is not reported as applied.
+	rev2 := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: "0000", Indexes: []int32{0, 1, 2}})
+	other := h.assign("c1", "LRP/other", model.Item{Kind: model.KindLRP, Name: "other", Spec: h.put(lrp("other", "img", nil)), Indexes: []int32{0}})
+	eventually(t, "other started", func() bool {
+		a, _ := h.actual("c1", "LRP/other/0")
+		return a.State == model.StateRunning
+	})
+	if got := h.report("c1"); got.AppliedRevision >= rev2 || got.Running != 3 {
+		t.Fatalf("report = %+v, want applied < %d and 3 running", got, rev2)
+	}
+	if rt.Starts() != 3 {
+		t.Fatalf("starts = %d, want 3", rt.Starts())
+	}
+	// Once the body arrives the change applies.
+	body, hash, _ := model.EncodeObject(lrp("web", "img:2", nil))
+	if _, err := st.Write(context.Background(), []store.Op{{Key: store.SpecKey(hash), Value: body}}); err != nil {
+		t.Fatal(err)
+	}
+	rev3 := h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: hash, Indexes: []int32{0, 1, 2}})
+	eventually(t, "applied", func() bool { r := h.report("c1"); return r.AppliedRevision >= rev3 && r.Running == 4 && rev3 > other })
+}
+
+// gauge reads one series of a metric family by its state label.
+func gauge(t testing.TB, reg *prometheus.Registry, name, state string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "state" && l.GetValue() == state {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	t.Fatalf("no %s{state=%q}", name, state)
+	return 0
+}
+
+func TestActualStateBatchedAndOnlyOnChange(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	reg := prometheus.NewRegistry()
+	start(t, st, rt, testConfig("c1"), reg)
+	eventually(t, "first report", func() bool { return h.report("c1").AppliedRevision > 0 })
+	txns := func() float64 { return testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_etcd_txns_total")) }
+	writes := func() float64 { return testutil.ToFloat64(mustCounter(t, reg, "cellsync_cell_etcd_writes_total")) }
+
+	idx := make([]int32, 20)
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	item := model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(lrp("web", "img", nil)), Indexes: idx}
+	t0 := txns()
+	rev := h.assign("c1", "LRP/web", item)
+	eventually(t, "20 running", func() bool { r := h.report("c1"); return r.Running == 20 && r.AppliedRevision >= rev })
+	// Unbatched, 20 instances going CLAIMED then RUNNING take 40 writes.
+	eventually(t, "counted", func() bool { return txns() > t0 })
+	if got := txns() - t0; got >= 40 {
+		t.Fatalf("%v transactions for 20 instances, want batches", got)
+	}
+
+	// A rewrite with no change writes the report's new revision only.
+	w0 := writes()
+	rev2 := h.assign("c1", "LRP/web", item)
+	eventually(t, "applied", func() bool { return h.report("c1").AppliedRevision >= rev2 })
+	eventually(t, "counted", func() bool { return writes() > w0 })
+	if got := writes() - w0; got != 1 {
+		t.Fatalf("%v keys written for an unchanged assignment, want 1 (the report)", got)
+	}
+}
+
+func TestCrashCountResetsAfterFiveMinutesRunning(t *testing.T) {
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	rt := sim.New(nil)
+	clock := clockwork.NewFakeClock()
+	// Keep the agent's timers (the flush window) moving in small steps,
+	// until the agent has stopped.
+	tickCtx, stopTicks := context.WithCancel(context.Background())
+	ticked := make(chan struct{})
+	defer func() { stopTicks(); <-ticked }()
+	go func() {
+		defer close(ticked)
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-tickCtx.Done():
+				return
+			case <-tick.C:
+				clock.Advance(10 * time.Millisecond)
+			}
+		}
+	}()
+	cfg := testConfig("c1")
+	cfg.StateDir = t.TempDir()
+	a, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(lrp("web", "img", nil)), Indexes: []int32{0}})
+	for crash := 1; crash <= 2; crash++ {
+		eventually(t, "running", func() bool {
+			a, _ := h.actual("c1", "LRP/web/0")
+			return a.State == model.StateRunning && a.CrashCount == crash-1
+		})
+		if err := rt.Kill(cellContainer(t, rt, "LRP/web/0"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "running after 2 crashes", func() bool {
+		a, _ := h.actual("c1", "LRP/web/0")
+		return a.State == model.StateRunning && a.CrashCount == 2
+	})
+	// Five minutes of running wipe the slate: the next crash is the first.
+	clock.Advance(6 * time.Minute)
+	if err := rt.Kill(cellContainer(t, rt, "LRP/web/0"), 1); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "count restarted", func() bool {
+		a, _ := h.actual("c1", "LRP/web/0")
+		return a.State == model.StateRunning && a.CrashCount == 1
 	})
 }

@@ -27,16 +27,22 @@ const (
 
 // Defaults of Config.
 const (
-	DefaultLeaseTTL          = 10 * time.Second
+	// DefaultLeaseTTL is the registration lease's time to live.
+	DefaultLeaseTTL = 10 * time.Second
+	// DefaultEvacuationTimeout bounds the wait for the hub during shutdown.
 	DefaultEvacuationTimeout = 30 * time.Second
-	DefaultFlushInterval     = 50 * time.Millisecond
+	// DefaultFlushInterval is the batching window of actual-state writes.
+	DefaultFlushInterval = 50 * time.Millisecond
+	// DefaultImmediateRestarts is how many crashes restart at once (Diego).
 	DefaultImmediateRestarts = 3
-	DefaultStopTimeout       = 10 * time.Second
-	DefaultRetryInterval     = time.Second
+	// DefaultStopTimeout bounds stopping one container.
+	DefaultStopTimeout = 10 * time.Second
+	// DefaultRetryInterval is the pause before retrying a failed call.
+	DefaultRetryInterval = time.Second
 )
 
-// Config describes one cell agent. Start from Default-like zero values: every
-// zero field takes the default named in its comment.
+// Config describes one cell agent. A zero field takes the default named in
+// its comment.
 type Config struct {
 	// Name is the cell's name, a DNS label. Required.
 	Name string

@@ -59,7 +59,9 @@ type ContainerSpec struct {
 
 // Container is a container the runtime knows, as List returns it.
 type Container struct {
-	ID     string
+	// ID is the container's name in the runtime.
+	ID string
+	// Labels are those given at Start.
 	Labels map[string]string
 	// Running is true while the container's process is alive.
 	Running bool

@@ -10,8 +10,12 @@ import (
 
 // Reasons recorded on Tasks that did not run to their end.
 const (
-	ReasonLost      = "container lost across agent restart"
-	ReasonRemoved   = "task removed from the cell"
+	// ReasonLost: the Task was RUNNING on this cell but its container was
+	// gone when the agent restarted.
+	ReasonLost = "container lost across agent restart"
+	// ReasonRemoved: the hub took the Task off the cell while it ran.
+	ReasonRemoved = "task removed from the cell"
+	// ReasonEvacuated: the cell shut down while the Task ran.
 	ReasonEvacuated = "cell evacuated"
 )
 

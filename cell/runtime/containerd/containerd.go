@@ -27,9 +27,12 @@ import (
 
 // Defaults of Config.
 const (
+	// DefaultNamespace is the containerd namespace of cellsync's containers.
 	DefaultNamespace = "cellsync"
+	// DefaultStopGrace is the wait between SIGTERM and SIGKILL.
 	DefaultStopGrace = 5 * time.Second
-	DefaultRuntime   = "io.containerd.runc.v2"
+	// DefaultRuntime is the OCI runtime shim.
+	DefaultRuntime = "io.containerd.runc.v2"
 )
 
 // labelNetwork records a container's network mode for CheckPort.
@@ -42,7 +45,7 @@ type Config struct {
 	// Namespace isolates cellsync's containers and images; default "cellsync".
 	Namespace string
 	// Snapshotter is the snapshotter for root filesystems; default
-	// containerd's own default (overlayfs).
+	// overlayfs (containerd's default on Linux).
 	Snapshotter string
 	// Runtime is the OCI runtime shim; default io.containerd.runc.v2.
 	Runtime string
@@ -75,6 +78,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if cfg.Runtime == "" {
 		cfg.Runtime = DefaultRuntime
+	}
+	if cfg.Snapshotter == "" {
+		cfg.Snapshotter = containerd.DefaultSnapshotter
 	}
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = DefaultStopGrace
@@ -191,6 +197,12 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 	}
 	if network == model.NetworkHost {
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	}
+	// A snapshot left by a start that failed half-way would block this ID
+	// for good; the agent stops any container of this ID before Start, so a
+	// snapshot here has no container.
+	if err := r.client.SnapshotService(r.cfg.Snapshotter).Remove(ctx, spec.ID); err != nil && !errdefs.IsNotFound(err) {
+		return fmt.Errorf("start %s: remove stale snapshot: %w", spec.ID, err)
 	}
 	labels := map[string]string{labelNetwork: network}
 	for k, v := range spec.Labels {

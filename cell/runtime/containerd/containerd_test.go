@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -399,6 +403,7 @@ func TestLRPOnContainerd(t *testing.T) {
 		}
 	})
 	t.Run("crash restarts at once with count", func(t *testing.T) {
+		hist := history(t, st, store.ActualKey("lrp1", "LRP/sleeper/0"))
 		if err := syscall.Kill(int(pid), syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
@@ -407,6 +412,13 @@ func TestLRPOnContainerd(t *testing.T) {
 			a = h.actual("lrp1", "LRP/sleeper/0")
 			return a.State == model.StateRunning && a.CrashCount == 1
 		})
+		// The crash itself may be folded into the restart's write; when it
+		// is written it carries the kill's status.
+		for _, h := range hist() {
+			if h.State == model.StateCrashed && (h.ExitStatus != 137 || h.CrashCount != 1) {
+				t.Fatalf("crash reported as %+v, want status 137 count 1", h)
+			}
+		}
 		pid2, err := rt.Pid(ctx, cid)
 		if err != nil || pid2 == pid {
 			t.Fatalf("pid after restart = %d (was %d), err %v", pid2, pid, err)
@@ -428,6 +440,7 @@ func TestHealthCheckOnContainerd(t *testing.T) {
 	good.Spec.HealthCheck = &model.HealthCheck{Exec: []string{"test", "-d", "/tmp"}, IntervalSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 1}
 	bad := lrp("bad", "sleep", "3600")
 	bad.Spec.HealthCheck = &model.HealthCheck{Exec: []string{"test", "-f", "/nope"}, IntervalSeconds: 1, TimeoutSeconds: 5, FailureThreshold: 1}
+	badHist := history(t, st, store.ActualKey("hc1", "LRP/bad/0"))
 	h.assign("hc1", "LRP/good", model.Item{Kind: model.KindLRP, Name: "good", Spec: h.put(good), Indexes: []int32{0}})
 	h.assign("hc1", "LRP/bad", model.Item{Kind: model.KindLRP, Name: "bad", Spec: h.put(bad), Indexes: []int32{0}})
 
@@ -438,6 +451,11 @@ func TestHealthCheckOnContainerd(t *testing.T) {
 	})
 	if a := h.actual("hc1", "LRP/bad/0"); !strings.Contains(a.Reason, "health check failed") {
 		t.Fatalf("reason = %q", a.Reason)
+	}
+	for _, a := range badHist() {
+		if a.State == model.StateRunning {
+			t.Fatalf("failing health check reported RUNNING: %+v", a)
+		}
 	}
 }
 
@@ -463,6 +481,11 @@ func TestTaskAndConfigOnContainerd(t *testing.T) {
 			o.Spec.Configs = []model.ConfigRef{{Name: "greeting", MountPath: "/etc/greeting", Env: true}}
 			return o
 		}(), wantResult: "hello from config\nhi env\nread-only\n"},
+		{name: "network none has loopback only", task: func() *model.Task {
+			o := task("isolated", "ls", "/sys/class/net")
+			o.Spec.Network = model.NetworkNone
+			return o
+		}(), wantResult: "lo\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -471,7 +494,9 @@ func TestTaskAndConfigOnContainerd(t *testing.T) {
 			h.assign("task1", "Task/"+name, model.Item{Kind: model.KindTask, Name: name, Spec: h.put(tt.task)})
 			eventually(t, "COMPLETED", 30*time.Second, func() bool { return h.task(name).State == model.TaskCompleted })
 			got := h.task(name)
-			if got.ExitCode != tt.wantCode || got.Failed != (tt.wantCode != 0) || got.Result != tt.wantResult {
+			// stdout and stderr reach the output file through separate
+			// pipes, so lines of the two may interleave in any order.
+			if got.ExitCode != tt.wantCode || got.Failed != (tt.wantCode != 0) || !sameLines(got.Result, tt.wantResult) {
 				t.Fatalf("task = %+v", got)
 			}
 			eventually(t, "container removed", 30*time.Second, func() bool { return containerOf(t, rt, "task1", "Task/"+name) == "" })
@@ -526,5 +551,80 @@ func TestMissingImageIsAClearError(t *testing.T) {
 	}
 	if countContainers(t, rt, "") != 0 {
 		t.Fatal("a failed start left a container")
+	}
+}
+
+// history records every value an actual-state key takes from now on.
+func history(t testing.TB, st *store.Client, key string) func() []model.Actual {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, rev, err := st.List(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var out []model.Actual
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b, err := range st.Watch(ctx, key, rev) {
+			if err != nil {
+				return
+			}
+			for _, ev := range b.Events {
+				var a model.Actual
+				if ev.Type == store.Put && store.Decode(ev.KV, &a) == nil {
+					mu.Lock()
+					out = append(out, a)
+					mu.Unlock()
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() []model.Actual {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(out)
+	}
+}
+
+// sameLines reports whether a and b hold the same lines in any order.
+func sameLines(a, b string) bool {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	slices.Sort(la)
+	slices.Sort(lb)
+	return slices.Equal(la, lb)
+}
+
+func TestHostNetworkTCPCheckOnContainerd(t *testing.T) {
+	rt := newRuntime(t)
+	st, _ := storetest.New(t)
+	h := hub{t, st}
+	startAgent(t, st, rt, "net1", cell.Evacuate, t.TempDir())
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+
+	conf := &model.Config{Header: model.Header{APIVersion: model.APIVersion, Kind: model.KindConfig, Metadata: model.Meta{Name: "site"}},
+		Data: map[string]string{"index.html": "served by cellsync"}}
+	web := lrp("web", "httpd", "-f", "-p", strconv.Itoa(port), "-h", "/etc/web")
+	web.Spec.Configs = []model.ConfigRef{{Name: "site", MountPath: "/etc/web"}}
+	web.Spec.HealthCheck = &model.HealthCheck{TCPPort: port, IntervalSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 5}
+	h.assign("net1", "LRP/web", model.Item{Kind: model.KindConfig, Name: "site", Spec: h.put(conf)}, model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(web), Indexes: []int32{0}})
+	eventually(t, "RUNNING", 30*time.Second, func() bool { return h.actual("net1", "LRP/web/0").State == model.StateRunning })
+
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/index.html", port))
+	if err != nil {
+		t.Fatalf("GET from the host: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "served by cellsync" {
+		t.Fatalf("body = %q", body)
 	}
 }

@@ -26,6 +26,7 @@ const (
 type Behavior struct {
 	// Exit makes the process end right after it starts, with Code.
 	Exit bool
+	// Code is the exit status when Exit is set.
 	Code int
 	// Output is the process's output.
 	Output string
