@@ -315,17 +315,8 @@ func (s *Source) process(ctx context.Context, head plumbing.Hash) (*Snapshot, er
 			changed[p] = false
 		}
 	case s.tree.Hash != sub.Hash:
-		changes, err := object.DiffTreeWithOptions(ctx, s.tree, sub, nil)
-		if err != nil {
+		if err := diffTrees(ctx, s.mirror.Storer, s.tree, sub, "", changed); err != nil {
 			return nil, fmt.Errorf("diff %s..%s: %w", short(s.head.String()), short(head.String()), err)
-		}
-		for _, c := range changes {
-			if c.From.Name != "" {
-				changed[c.From.Name] = true
-			}
-			if c.To.Name != "" {
-				changed[c.To.Name] = false
-			}
 		}
 	}
 	info := commitInfo{sha: head.String(), when: commit.Committer.When, confirmed: confirmed}
