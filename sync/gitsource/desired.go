@@ -152,7 +152,7 @@ func (d *desired) apply(fsys fs.FS, c commitInfo, changed map[string]bool, treeE
 	// file that breaks a rule goes back to its last good version, and the
 	// rules run again, until no re-read file breaks one.
 	sorted := d.paths
-	if len(next) != len(d.files) || setChanged(d.files, next) {
+	if len(next) != len(d.files) || addsFile(d.files, reread) {
 		sorted = make([]string, 0, len(next))
 		for p := range next {
 			sorted = append(sorted, p)
@@ -237,11 +237,11 @@ func (d *desired) prevObjects() map[string]model.Object {
 	return d.prev.Objects
 }
 
-// setChanged reports whether b has a key that a lacks (callers check the
-// lengths first).
-func setChanged(a, b map[string]*fileState) bool {
-	for p := range b {
-		if _, ok := a[p]; !ok {
+// addsFile reports whether a re-read file is new. With the file count
+// unchanged, that is the only way the set of files can have changed.
+func addsFile(files map[string]*fileState, reread map[string]bool) bool {
+	for p := range reread {
+		if _, ok := files[p]; !ok {
 			return true
 		}
 	}
