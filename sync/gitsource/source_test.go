@@ -425,3 +425,26 @@ func TestConfigValidation(t *testing.T) {
 		})
 	}
 }
+
+// TestSymlinkTargetChange changes only the target of a symlinked workload
+// file: the symlink does not change in the tree, but its workload must.
+func TestSymlinkTargetChange(t *testing.T) {
+	r := newTestRepo(t, true)
+	files := fourApps()
+	files["shared/web.txt"] = lrp("web", "web:1")
+	files["apps/web.yaml"] = symlinkPrefix + "../shared/web.txt"
+	r.commit(files)
+	s, _ := newSource(t, r, nil)
+	if snap := mustSync(t, s); imageOf(snap, "LRP/web") != "web:1" {
+		t.Fatalf("LRP/web image %q through the symlink, want web:1", imageOf(snap, "LRP/web"))
+	}
+	r.commit(map[string]string{"shared/web.txt": lrp("web", "web:2")})
+	if snap := mustSync(t, s); imageOf(snap, "LRP/web") != "web:2" {
+		t.Fatalf("LRP/web image %q after its target changed, want web:2", imageOf(snap, "LRP/web"))
+	}
+	r.commit(map[string]string{"apps/web.yaml": symlinkPrefix + "../../outside.yaml"})
+	snap := mustSync(t, s)
+	if imageOf(snap, "LRP/web") != "web:2" || len(snap.FileErrors["apps/web.yaml"]) == 0 {
+		t.Fatalf("escaping symlink: image %q errors %v; want the last good web:2 and an error", imageOf(snap, "LRP/web"), snap.FileErrors)
+	}
+}
