@@ -3,7 +3,9 @@ package gitsource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -446,5 +448,31 @@ func TestSymlinkTargetChange(t *testing.T) {
 	snap := mustSync(t, s)
 	if imageOf(snap, "LRP/web") != "web:2" || len(snap.FileErrors["apps/web.yaml"]) == 0 {
 		t.Fatalf("escaping symlink: image %q errors %v; want the last good web:2 and an error", imageOf(snap, "LRP/web"), snap.FileErrors)
+	}
+}
+
+// TestFirstCloneWritesPack: a first clone of many objects lands in the
+// mirror as one packfile, and later commits are read on top of it.
+func TestFirstCloneWritesPack(t *testing.T) {
+	r := newTestRepo(t, true)
+	files := map[string]string{}
+	for i := range 150 {
+		files[fmt.Sprintf("apps/d%d/w%03d.yaml", i/50, i)] = lrp(fmt.Sprintf("w%03d", i), "img:1")
+	}
+	r.commit(files)
+	s, _ := newSource(t, r, nil)
+	if snap := mustSync(t, s); len(snap.Objects) != 150 || len(snap.FileErrors) != 0 {
+		t.Fatalf("%d objects, errors %v", len(snap.Objects), snap.FileErrors)
+	}
+	packs, err := filepath.Glob(filepath.Join(s.cfg.DataDir, "mirror.git", "objects", "pack", "*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Fatalf("packfiles %v (%v), want one", packs, err)
+	}
+	second := r.commit(map[string]string{"apps/d0/w000.yaml": lrp("w000", "img:2")})
+	if snap := mustSync(t, s); snap.Commit != second.String() || imageOf(snap, "LRP/w000") != "img:2" {
+		t.Fatalf("after a small commit: %s %q", snap.Commit, imageOf(snap, "LRP/w000"))
+	}
+	if packs, _ := filepath.Glob(filepath.Join(s.cfg.DataDir, "mirror.git", "objects", "pack", "*.pack")); len(packs) != 1 {
+		t.Errorf("a small fetch wrote a packfile: %v", packs)
 	}
 }
