@@ -61,6 +61,22 @@ func benchGitSource(b *testing.B, n int) {
 	head := r.head
 	changed := "apps/d000/w00000.yaml"
 
+	b.Run("first-clone", func(b *testing.B) {
+		b.ReportAllocs()
+		start := time.Now()
+		for b.Loop() {
+			c, err := New(Config{URL: "file://" + r.dir, DataDir: b.TempDir(), DisableWatch: true},
+				Deps{Registerer: prometheus.NewRegistry()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if snap, err := c.Sync(context.Background()); err != nil || len(snap.Objects) != n {
+				b.Fatalf("first clone: %v", err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "files/s")
+	})
+
 	b.Run("full-load", func(b *testing.B) {
 		b.ReportAllocs()
 		start, cpu := time.Now(), cpuTime()
