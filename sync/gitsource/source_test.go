@@ -476,3 +476,32 @@ func TestFirstCloneWritesPack(t *testing.T) {
 		t.Errorf("a small fetch wrote a packfile: %v", packs)
 	}
 }
+
+// TestRestartKeepsLastGood restarts the Source on its data dir after a
+// commit that breaks one file and deletes most others: the new Source must
+// neither drop the broken file's workload nor apply the mass deletion.
+func TestRestartKeepsLastGood(t *testing.T) {
+	r := newTestRepo(t, true)
+	r.commit(fourApps())
+	s1, _ := newSource(t, r, nil)
+	mustSync(t, s1)
+	bad := r.commit(map[string]string{"apps/a.yaml": "kind: [\n", "apps/b.yaml": "", "apps/c.yaml": "", "apps/d.yaml": ""})
+	if snap := mustSync(t, s1); snap.Held == nil || snap.Objects["LRP/a"] == nil {
+		t.Fatalf("before the restart: held %v objects %v", snap.Held, keys(snap))
+	}
+
+	s2, err := New(Config{URL: s1.cfg.URL, DataDir: s1.cfg.DataDir}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := mustSync(t, s2)
+	if snap.Commit != bad.String() {
+		t.Fatalf("commit %s, want %s", snap.Commit, bad)
+	}
+	if imageOf(snap, "LRP/a") != "a:1" || len(snap.FileErrors["apps/a.yaml"]) == 0 {
+		t.Errorf("after the restart LRP/a is %q with errors %v; want the last good a:1, reported", imageOf(snap, "LRP/a"), snap.FileErrors)
+	}
+	if snap.Held == nil || !slices.Equal(snap.Held.Keys, []string{"LRP/b", "LRP/c", "LRP/d"}) {
+		t.Errorf("after the restart held %+v, want LRP/b, c and d", snap.Held)
+	}
+}
