@@ -34,6 +34,9 @@ func reload(b *testing.B, s *Source, head plumbing.Hash) *Snapshot {
 	b.Helper()
 	s.desired = newDesired(s.desired.opts, s.desired.fraction)
 	s.head, s.tree = plumbing.ZeroHash, nil
+	if err := s.mirror.Storer.RemoveReference(cleanRef); err != nil { // no restore: a plain full load
+		b.Fatal(err)
+	}
 	snap, err := s.process(context.Background(), head)
 	if err != nil || snap == nil {
 		b.Fatalf("full load: %v", err)
