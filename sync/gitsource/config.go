@@ -13,12 +13,18 @@ import (
 	"github.com/cellsync/cellsync/loader"
 )
 
-// Defaults applied by Config.validate to zero fields.
+// Defaults applied to zero Config fields.
 const (
-	DefaultBranch             = "main"
-	DefaultPollInterval       = 30 * time.Second
-	DefaultRetryMin           = time.Second
-	DefaultRetryMax           = 2 * time.Minute
+	// DefaultBranch is the branch followed when Config.Branch is empty.
+	DefaultBranch = "main"
+	// DefaultPollInterval is the time between fetches without a trigger.
+	DefaultPollInterval = 30 * time.Second
+	// DefaultRetryMin is the first wait after a failed fetch.
+	DefaultRetryMin = time.Second
+	// DefaultRetryMax is the longest wait between retries.
+	DefaultRetryMax = 2 * time.Minute
+	// DefaultMassDeleteFraction is the largest fraction of workloads one
+	// commit may delete without confirmation.
 	DefaultMassDeleteFraction = 0.5
 )
 

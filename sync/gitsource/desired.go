@@ -81,8 +81,9 @@ func Key(o model.Object) string {
 
 // fileState is what the model remembers of one workload file.
 type fileState struct {
-	// good are the last good objects of the file.
+	// good are the last good objects of the file, and keys their Keys.
 	good []model.Object
+	keys []string
 	// errs are the read and parse problems of the file's content at head.
 	errs []*model.Error
 	// recheck marks a file held at its last good version by a cross-file
@@ -99,6 +100,7 @@ type desired struct {
 	opts     loader.Options
 	fraction float64
 	files    map[string]*fileState
+	paths    []string // the keys of files, sorted
 	prev     *Snapshot
 }
 
@@ -149,19 +151,28 @@ func (d *desired) apply(fsys fs.FS, c commitInfo, changed map[string]bool, treeE
 	// duplicate name is blamed on the file that introduced it; a re-read
 	// file that breaks a rule goes back to its last good version, and the
 	// rules run again, until no re-read file breaks one.
-	paths := make([]string, 0, len(next))
-	for p := range next {
-		paths = append(paths, p)
-	}
-	sort.Slice(paths, func(i, j int) bool {
-		if reread[paths[i]] != reread[paths[j]] {
-			return !reread[paths[i]]
+	sorted := d.paths
+	if len(next) != len(d.files) || addsFile(d.files, reread) {
+		sorted = make([]string, 0, len(next))
+		for p := range next {
+			sorted = append(sorted, p)
 		}
-		return paths[i] < paths[j]
-	})
+		slices.Sort(sorted)
+	}
+	paths := make([]string, 0, len(sorted))
+	for _, p := range sorted {
+		if !reread[p] {
+			paths = append(paths, p)
+		}
+	}
+	for _, p := range sorted {
+		if reread[p] {
+			paths = append(paths, p)
+		}
+	}
 	var checkErrs map[string][]*model.Error
 	for {
-		var objs []model.Object
+		objs := make([]model.Object, 0, len(d.prevObjects()))
 		for _, p := range paths {
 			objs = append(objs, next[p].good...)
 		}
@@ -172,12 +183,11 @@ func (d *desired) apply(fsys fs.FS, c commitInfo, changed map[string]bool, treeE
 			if !reread[p] || f == nil || f.recheck {
 				continue
 			}
-			var good []model.Object
+			back := &fileState{errs: append(slices.Clone(f.errs), checkErrs[p]...), recheck: true, symlink: f.symlink}
 			if old := d.files[p]; old != nil {
-				good = old.good
+				back.good, back.keys = old.good, old.keys
 			}
-			errs := append(slices.Clone(f.errs), checkErrs[p]...)
-			next[p] = &fileState{good: good, errs: errs, recheck: true, symlink: f.symlink}
+			next[p] = back
 			reverted = true
 		}
 		if !reverted {
@@ -189,14 +199,15 @@ func (d *desired) apply(fsys fs.FS, c commitInfo, changed map[string]bool, treeE
 		Commit:     c.sha,
 		Time:       c.when,
 		ForcePush:  c.forcePush,
-		Objects:    make(map[string]model.Object, len(paths)),
+		Objects:    make(map[string]model.Object, max(len(paths), len(d.prevObjects()))),
 		FileErrors: map[string][]*model.Error{},
 		Parsed:     len(reread),
 	}
 	for _, p := range paths {
-		for _, o := range next[p].good {
-			if k := Key(o); snap.Objects[k] == nil { // the first definition wins, as in model.Check
-				snap.Objects[k] = o
+		f := next[p]
+		for i, k := range f.keys {
+			if _, dup := snap.Objects[k]; !dup { // the first definition wins, as in model.Check
+				snap.Objects[k] = f.good[i]
 			}
 		}
 		if errs := next[p].errs; len(errs) > 0 {
@@ -213,9 +224,28 @@ func (d *desired) apply(fsys fs.FS, c commitInfo, changed map[string]bool, treeE
 		snap.FileErrors[p] = dedupErrors(snap.FileErrors[p])
 	}
 	d.guard(snap, c)
-	d.files, d.prev = next, snap
+	d.files, d.paths, d.prev = next, sorted, snap
 	snap.ParseDuration = time.Since(start)
 	return snap
+}
+
+// prevObjects returns the previous snapshot's objects, to size buffers.
+func (d *desired) prevObjects() map[string]model.Object {
+	if d.prev == nil {
+		return nil
+	}
+	return d.prev.Objects
+}
+
+// addsFile reports whether a re-read file is new. With the file count
+// unchanged, that is the only way the set of files can have changed.
+func addsFile(files map[string]*fileState, reread map[string]bool) bool {
+	for p := range reread {
+		if _, ok := files[p]; !ok {
+			return true
+		}
+	}
+	return false
 }
 
 // guard holds back a mass deletion: when snap deletes more than the allowed
@@ -254,6 +284,12 @@ func (d *desired) read(fsys fs.FS, p string) *fileState {
 	if info, err := fs.Lstat(fsys, p); err == nil && info.Mode()&fs.ModeSymlink != 0 {
 		st.symlink = true
 	}
+	defer func() {
+		st.keys = make([]string, len(st.good))
+		for i, o := range st.good {
+			st.keys[i] = Key(o)
+		}
+	}()
 	if len(f.Errs) == 0 {
 		return st
 	}

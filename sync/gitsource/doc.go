@@ -39,8 +39,11 @@
 // so, and they stay until a commit carries the annotation
 // `cellsync.io/allow-mass-delete: "true"` on any top-level object (remove it
 // afterwards) or an operator calls ConfirmDeletion with the held commit.
-// The last good state lives in memory: after a restart the first snapshot is
-// a full load of the branch head, with no previous state to guard.
+// The last good state lives in memory. Across restarts the mirror keeps the
+// last clean commit (a snapshot with no file error and no held deletion, ref
+// refs/cellsync/last-clean): a restarted Source loads it first and diffs the
+// head against it, so a broken file keeps a good version (possibly older
+// than the one held before the restart) and the guard has a baseline.
 //
 // # Triggers and failures
 //

@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
@@ -105,49 +106,88 @@ func gitDirOf(dir string) string {
 	return dir
 }
 
-// copyObjects copies head and every object it reaches that dst lacks. It
-// writes an object only after everything it reaches, so an object present in
-// dst implies its whole closure is: the walk stops at the first known commit
-// and costs only what is new.
+// packThreshold is the number of new objects from which a fetch writes one
+// packfile into the mirror instead of loose objects: a first clone of a big
+// repository then costs one file, not one per object.
+const packThreshold = 64
+
+// copyObjects copies head and every object it reaches that dst lacks. Objects
+// are written after everything they reach (or all at once, as a packfile), so
+// an object present in dst implies its whole closure is: the walk stops at
+// the first known object and costs only what is new.
 func copyObjects(ctx context.Context, src, dst storer.EncodedObjectStorer, head plumbing.Hash) error {
-	type item struct {
-		hash plumbing.Hash
-		obj  plumbing.EncodedObject // set once its children are pushed
+	missing, err := missingObjects(ctx, src, dst, head)
+	if err != nil || len(missing) == 0 {
+		return err
 	}
+	if pw, ok := dst.(storer.PackfileWriter); ok && len(missing) >= packThreshold {
+		w, err := pw.PackfileWriter()
+		if err != nil {
+			return fmt.Errorf("open packfile: %w", err)
+		}
+		if _, err := packfile.NewEncoder(w, src, false).Encode(missing, 0); err != nil {
+			w.Close()
+			return fmt.Errorf("write packfile: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("write packfile: %w", err)
+		}
+		return nil
+	}
+	for _, h := range missing {
+		obj, err := src.EncodedObject(plumbing.AnyObject, h)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", h, err)
+		}
+		if _, err := dst.SetEncodedObject(obj); err != nil {
+			return fmt.Errorf("write %s: %w", h, err)
+		}
+	}
+	return nil
+}
+
+// missingObjects lists the objects reachable from head that dst lacks, each
+// after everything it reaches.
+func missingObjects(ctx context.Context, src, dst storer.EncodedObjectStorer, head plumbing.Hash) ([]plumbing.Hash, error) {
+	type item struct {
+		hash     plumbing.Hash
+		expanded bool // its children are on the stack above it
+	}
+	var out []plumbing.Hash
+	seen := map[plumbing.Hash]bool{}
 	stack := []item{{hash: head}}
 	for len(stack) > 0 {
 		if err := ctx.Err(); err != nil {
-			return err
+			return nil, err
 		}
 		top := &stack[len(stack)-1]
-		if top.obj != nil {
-			if _, err := dst.SetEncodedObject(top.obj); err != nil {
-				return fmt.Errorf("write %s: %w", top.hash, err)
-			}
+		if top.expanded {
+			out = append(out, top.hash)
 			stack = stack[:len(stack)-1]
 			continue
 		}
-		if dst.HasEncodedObject(top.hash) == nil {
+		if seen[top.hash] || dst.HasEncodedObject(top.hash) == nil {
 			stack = stack[:len(stack)-1]
 			continue
 		}
+		seen[top.hash] = true
+		top.expanded = true
 		obj, err := src.EncodedObject(plumbing.AnyObject, top.hash)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", top.hash, err)
+			return nil, fmt.Errorf("read %s: %w", top.hash, err)
 		}
-		top.obj = obj
 		var children []plumbing.Hash
 		switch obj.Type() {
 		case plumbing.CommitObject:
 			c, err := object.DecodeCommit(src, obj)
 			if err != nil {
-				return fmt.Errorf("decode commit %s: %w", top.hash, err)
+				return nil, fmt.Errorf("decode commit %s: %w", obj.Hash(), err)
 			}
 			children = append([]plumbing.Hash{c.TreeHash}, c.ParentHashes...)
 		case plumbing.TreeObject:
 			t, err := object.DecodeTree(src, obj)
 			if err != nil {
-				return fmt.Errorf("decode tree %s: %w", top.hash, err)
+				return nil, fmt.Errorf("decode tree %s: %w", obj.Hash(), err)
 			}
 			for _, e := range t.Entries {
 				if e.Mode != filemode.Submodule { // a submodule's commit lives elsewhere
@@ -157,15 +197,15 @@ func copyObjects(ctx context.Context, src, dst storer.EncodedObjectStorer, head 
 		case plumbing.TagObject:
 			t, err := object.DecodeTag(src, obj)
 			if err != nil {
-				return fmt.Errorf("decode tag %s: %w", top.hash, err)
+				return nil, fmt.Errorf("decode tag %s: %w", obj.Hash(), err)
 			}
 			children = append(children, t.Target)
 		}
 		for _, h := range children {
-			stack = append(stack, item{hash: h})
+			stack = append(stack, item{hash: h}) // may move the stack: top is stale now
 		}
 	}
-	return nil
+	return out, nil
 }
 
 // networkFetcher fetches https:// and ssh:// remotes with go-git.

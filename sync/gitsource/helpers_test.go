@@ -274,3 +274,12 @@ func imageOf(s *Snapshot, key string) string {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// headTime returns the committer time of the branch head.
+func (r *testRepo) headTime() time.Time {
+	c, err := r.repo.CommitObject(r.head)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	return c.Committer.When
+}

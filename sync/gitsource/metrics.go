@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		fetchErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cellsync_git_fetch_errors_total",
-			Help: "Fetches that failed: unreachable remote, missing branch, bad credentials.",
+			Help: "Syncs that failed: unreachable remote, missing branch or path, bad credentials.",
 		}),
 		parseDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "cellsync_git_parse_duration_seconds",

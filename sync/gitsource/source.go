@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -287,45 +288,22 @@ func (s *Source) process(ctx context.Context, head plumbing.Hash) (*Snapshot, er
 	if head == s.head && !(confirmed && prevHeld) {
 		return nil, nil
 	}
-	commit, err := s.mirror.CommitObject(head)
+	commit, sub, err := s.commitTree(head)
 	if err != nil {
-		return nil, fmt.Errorf("read commit %s: %w", head, err)
+		return nil, err
 	}
-	root, err := commit.Tree()
-	if err != nil {
-		return nil, fmt.Errorf("read tree of commit %s: %w", head, err)
-	}
-	sub := root
-	if s.cfg.Path != "" {
-		if sub, err = root.Tree(s.cfg.Path); err != nil {
-			if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
-				err = ErrPathNotFound
-			}
-			return nil, fmt.Errorf("commit %s: %w: %q", short(head.String()), err, s.cfg.Path)
-		}
+	if s.tree == nil {
+		s.restore(head)
 	}
 	fsys := newTreeFS(s.mirror.Storer, sub, commit.Committer.When)
 	changed := map[string]bool{}
 	var treeErrs []error
 	switch {
 	case s.tree == nil:
-		var paths []string
-		paths, treeErrs = loader.List(fsys)
-		for _, p := range paths {
-			changed[p] = false
-		}
+		changed, treeErrs = listAll(fsys)
 	case s.tree.Hash != sub.Hash:
-		changes, err := object.DiffTreeWithOptions(ctx, s.tree, sub, nil)
-		if err != nil {
+		if err := diffTrees(ctx, s.mirror.Storer, s.tree, sub, "", changed); err != nil {
 			return nil, fmt.Errorf("diff %s..%s: %w", short(s.head.String()), short(head.String()), err)
-		}
-		for _, c := range changes {
-			if c.From.Name != "" {
-				changed[c.From.Name] = true
-			}
-			if c.To.Name != "" {
-				changed[c.To.Name] = false
-			}
 		}
 	}
 	info := commitInfo{sha: head.String(), when: commit.Committer.When, confirmed: confirmed}
@@ -337,5 +315,71 @@ func (s *Source) process(ctx context.Context, head plumbing.Hash) (*Snapshot, er
 	}
 	snap := s.desired.apply(fsys, info, changed, treeErrs)
 	s.head, s.tree = head, sub
+	if len(snap.FileErrors) == 0 && snap.Held == nil {
+		if err := s.mirror.Storer.SetReference(plumbing.NewHashReference(cleanRef, head)); err != nil {
+			s.log.Warn("cannot record the clean commit in the mirror", "err", err)
+		}
+	}
 	return snap, nil
+}
+
+// cleanRef records, in the mirror, the latest synced commit whose snapshot
+// had no file error and no held deletion: its tree alone is a good state, so
+// a restarted Source can rebuild from it.
+const cleanRef = plumbing.ReferenceName("refs/cellsync/last-clean")
+
+// restore loads, without delivering it, the last clean commit of a previous
+// run, when it differs from head. The first snapshot after a restart is then
+// a diff against it: a file broken at head keeps its version from that
+// commit (which may be older than the last good version the previous run
+// held, never missing), and the mass-deletion guard has a baseline. Best
+// effort: on any problem the first snapshot is a plain full load.
+func (s *Source) restore(head plumbing.Hash) {
+	ref, err := s.mirror.Storer.Reference(cleanRef)
+	if err != nil || ref.Hash() == head {
+		return
+	}
+	commit, sub, err := s.commitTree(ref.Hash())
+	if err != nil {
+		s.log.Warn("cannot restore the last clean commit", "commit", ref.Hash().String(), "err", err)
+		return
+	}
+	fsys := newTreeFS(s.mirror.Storer, sub, commit.Committer.When)
+	changed, treeErrs := listAll(fsys)
+	s.desired.apply(fsys, commitInfo{sha: ref.Hash().String(), when: commit.Committer.When}, changed, treeErrs)
+	s.head, s.tree = ref.Hash(), sub
+	s.log.Info("restored the last clean commit", "commit", ref.Hash().String())
+}
+
+// commitTree reads a commit and its tree at Config.Path.
+func (s *Source) commitTree(h plumbing.Hash) (*object.Commit, *object.Tree, error) {
+	commit, err := s.mirror.CommitObject(h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read commit %s: %w", h, err)
+	}
+	root, err := commit.Tree()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read tree of commit %s: %w", h, err)
+	}
+	if s.cfg.Path == "" {
+		return commit, root, nil
+	}
+	sub, err := root.Tree(s.cfg.Path)
+	if err != nil {
+		if errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrEntryNotFound) {
+			err = ErrPathNotFound
+		}
+		return nil, nil, fmt.Errorf("commit %s: %w: %q", short(h.String()), err, s.cfg.Path)
+	}
+	return commit, sub, nil
+}
+
+// listAll marks every workload file of fsys as present.
+func listAll(fsys fs.FS) (map[string]bool, []error) {
+	paths, errs := loader.List(fsys)
+	changed := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		changed[p] = false
+	}
+	return changed, errs
 }

@@ -3,7 +3,9 @@ package gitsource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -423,5 +425,83 @@ func TestConfigValidation(t *testing.T) {
 				t.Errorf("defaults not applied: %+v", tt.cfg)
 			}
 		})
+	}
+}
+
+// TestSymlinkTargetChange changes only the target of a symlinked workload
+// file: the symlink does not change in the tree, but its workload must.
+func TestSymlinkTargetChange(t *testing.T) {
+	r := newTestRepo(t, true)
+	files := fourApps()
+	files["shared/web.txt"] = lrp("web", "web:1")
+	files["apps/web.yaml"] = symlinkPrefix + "../shared/web.txt"
+	r.commit(files)
+	s, _ := newSource(t, r, nil)
+	if snap := mustSync(t, s); imageOf(snap, "LRP/web") != "web:1" {
+		t.Fatalf("LRP/web image %q through the symlink, want web:1", imageOf(snap, "LRP/web"))
+	}
+	r.commit(map[string]string{"shared/web.txt": lrp("web", "web:2")})
+	if snap := mustSync(t, s); imageOf(snap, "LRP/web") != "web:2" {
+		t.Fatalf("LRP/web image %q after its target changed, want web:2", imageOf(snap, "LRP/web"))
+	}
+	r.commit(map[string]string{"apps/web.yaml": symlinkPrefix + "../../outside.yaml"})
+	snap := mustSync(t, s)
+	if imageOf(snap, "LRP/web") != "web:2" || len(snap.FileErrors["apps/web.yaml"]) == 0 {
+		t.Fatalf("escaping symlink: image %q errors %v; want the last good web:2 and an error", imageOf(snap, "LRP/web"), snap.FileErrors)
+	}
+}
+
+// TestFirstCloneWritesPack: a first clone of many objects lands in the
+// mirror as one packfile, and later commits are read on top of it.
+func TestFirstCloneWritesPack(t *testing.T) {
+	r := newTestRepo(t, true)
+	files := map[string]string{}
+	for i := range 150 {
+		files[fmt.Sprintf("apps/d%d/w%03d.yaml", i/50, i)] = lrp(fmt.Sprintf("w%03d", i), "img:1")
+	}
+	r.commit(files)
+	s, _ := newSource(t, r, nil)
+	if snap := mustSync(t, s); len(snap.Objects) != 150 || len(snap.FileErrors) != 0 {
+		t.Fatalf("%d objects, errors %v", len(snap.Objects), snap.FileErrors)
+	}
+	packs, err := filepath.Glob(filepath.Join(s.cfg.DataDir, "mirror.git", "objects", "pack", "*.pack"))
+	if err != nil || len(packs) != 1 {
+		t.Fatalf("packfiles %v (%v), want one", packs, err)
+	}
+	second := r.commit(map[string]string{"apps/d0/w000.yaml": lrp("w000", "img:2")})
+	if snap := mustSync(t, s); snap.Commit != second.String() || imageOf(snap, "LRP/w000") != "img:2" {
+		t.Fatalf("after a small commit: %s %q", snap.Commit, imageOf(snap, "LRP/w000"))
+	}
+	if packs, _ := filepath.Glob(filepath.Join(s.cfg.DataDir, "mirror.git", "objects", "pack", "*.pack")); len(packs) != 1 {
+		t.Errorf("a small fetch wrote a packfile: %v", packs)
+	}
+}
+
+// TestRestartKeepsLastGood restarts the Source on its data dir after a
+// commit that breaks one file and deletes most others: the new Source must
+// neither drop the broken file's workload nor apply the mass deletion.
+func TestRestartKeepsLastGood(t *testing.T) {
+	r := newTestRepo(t, true)
+	r.commit(fourApps())
+	s1, _ := newSource(t, r, nil)
+	mustSync(t, s1)
+	bad := r.commit(map[string]string{"apps/a.yaml": "kind: [\n", "apps/b.yaml": "", "apps/c.yaml": "", "apps/d.yaml": ""})
+	if snap := mustSync(t, s1); snap.Held == nil || snap.Objects["LRP/a"] == nil {
+		t.Fatalf("before the restart: held %v objects %v", snap.Held, keys(snap))
+	}
+
+	s2, err := New(Config{URL: s1.cfg.URL, DataDir: s1.cfg.DataDir}, Deps{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := mustSync(t, s2)
+	if snap.Commit != bad.String() {
+		t.Fatalf("commit %s, want %s", snap.Commit, bad)
+	}
+	if imageOf(snap, "LRP/a") != "a:1" || len(snap.FileErrors["apps/a.yaml"]) == 0 {
+		t.Errorf("after the restart LRP/a is %q with errors %v; want the last good a:1, reported", imageOf(snap, "LRP/a"), snap.FileErrors)
+	}
+	if snap.Held == nil || !slices.Equal(snap.Held.Keys, []string{"LRP/b", "LRP/c", "LRP/d"}) {
+		t.Errorf("after the restart held %+v, want LRP/b, c and d", snap.Held)
 	}
 }

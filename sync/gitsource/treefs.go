@@ -213,7 +213,7 @@ func (t *treeFS) openDir(name, p string, e *object.TreeEntry) (fs.File, error) {
 }
 
 // info describes an entry; e nil is the root.
-func (t *treeFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
+func (t *treeFS) info(name string, e *object.TreeEntry) (*entryInfo, error) {
 	if e == nil {
 		return &entryInfo{name: ".", mode: fs.ModeDir | 0o555, mod: t.modTime}, nil
 	}
@@ -229,11 +229,16 @@ func (t *treeFS) info(name string, e *object.TreeEntry) (fs.FileInfo, error) {
 		fi.mode = 0o444
 	}
 	if e.Mode != filemode.Dir {
-		size, err := t.s.EncodedObjectSize(e.Hash)
-		if err != nil {
-			return nil, fmt.Errorf("size of blob %s: %w", e.Hash, err)
+		// Sizes cost an object read; directory listings and Lstat never
+		// need them, so they are looked up on demand.
+		h := e.Hash
+		fi.sizeOf = func() int64 {
+			n, err := t.s.EncodedObjectSize(h)
+			if err != nil {
+				return 0 // reading the blob then reports the error
+			}
+			return n
 		}
-		fi.size = size
 	}
 	return fi, nil
 }
@@ -252,25 +257,40 @@ func (t *treeFS) blobBytes(e *object.TreeEntry, limit int64) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, limit))
 }
 
-// treeFile is an open blob.
+// treeFile is an open blob, read from the object store on first use.
 type treeFile struct {
 	fsys  *treeFS
 	entry *object.TreeEntry
-	info  fs.FileInfo
+	info  *entryInfo
 	r     io.ReadCloser
 }
 
-func (f *treeFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+// load reads the blob once, for both its size and its content.
+func (f *treeFile) load() error {
+	if f.r != nil {
+		return nil
+	}
+	blob, err := object.GetBlob(f.fsys.s, f.entry.Hash)
+	if err != nil {
+		return fmt.Errorf("read blob %s: %w", f.entry.Hash, err)
+	}
+	if f.r, err = blob.Reader(); err != nil {
+		return fmt.Errorf("read blob %s: %w", f.entry.Hash, err)
+	}
+	f.info.size, f.info.sizeOf = blob.Size, nil
+	return nil
+}
+
+func (f *treeFile) Stat() (fs.FileInfo, error) {
+	if err := f.load(); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: f.info.name, Err: err}
+	}
+	return f.info, nil
+}
 
 func (f *treeFile) Read(p []byte) (int, error) {
-	if f.r == nil {
-		blob, err := object.GetBlob(f.fsys.s, f.entry.Hash)
-		if err != nil {
-			return 0, fmt.Errorf("read blob %s: %w", f.entry.Hash, err)
-		}
-		if f.r, err = blob.Reader(); err != nil {
-			return 0, fmt.Errorf("read blob %s: %w", f.entry.Hash, err)
-		}
+	if err := f.load(); err != nil {
+		return 0, &fs.PathError{Op: "read", Path: f.info.name, Err: err}
 	}
 	return f.r.Read(p)
 }
@@ -321,14 +341,20 @@ func (d *treeDir) ReadDir(n int) ([]fs.DirEntry, error) {
 }
 
 type entryInfo struct {
-	name string
-	size int64
-	mode fs.FileMode
-	mod  time.Time
+	name   string
+	size   int64
+	sizeOf func() int64 // set while size is not known yet
+	mode   fs.FileMode
+	mod    time.Time
 }
 
-func (i *entryInfo) Name() string       { return i.name }
-func (i *entryInfo) Size() int64        { return i.size }
+func (i *entryInfo) Name() string { return i.name }
+func (i *entryInfo) Size() int64 {
+	if i.sizeOf != nil {
+		i.size, i.sizeOf = i.sizeOf(), nil
+	}
+	return i.size
+}
 func (i *entryInfo) Mode() fs.FileMode  { return i.mode }
 func (i *entryInfo) ModTime() time.Time { return i.mod }
 func (i *entryInfo) IsDir() bool        { return i.mode.IsDir() }

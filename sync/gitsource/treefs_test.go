@@ -1,14 +1,19 @@
 package gitsource
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"testing/fstest"
 	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/cellsync/cellsync/loader"
 )
@@ -163,6 +168,69 @@ func TestTreeFSErrors(t *testing.T) {
 			}
 			if tt.wantErr != nil && !errorsIs(err, tt.wantErr) {
 				t.Fatalf("error %v, want %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestDiffTrees compares diffTrees with go-git's own tree diff.
+func TestDiffTrees(t *testing.T) {
+	base := map[string]string{
+		"a.yaml": "a", "dir/b.yaml": "b", "dir/sub/c.yaml": "c", "gone/x.yaml": "x", "gone/deep/y.yaml": "y",
+		"swap": "file", "link.yaml": symlinkPrefix + "a.yaml", "same/s.yaml": "s",
+	}
+	tests := []struct {
+		name    string
+		changes map[string]string
+		want    map[string]bool
+	}{
+		{name: "nothing", changes: map[string]string{}, want: map[string]bool{}},
+		{name: "modify nested", changes: map[string]string{"dir/sub/c.yaml": "c2"}, want: map[string]bool{"dir/sub/c.yaml": false}},
+		{name: "add and delete", changes: map[string]string{"new/n.yaml": "n", "a.yaml": ""},
+			want: map[string]bool{"new/n.yaml": false, "a.yaml": true}},
+		{name: "delete a directory", changes: map[string]string{"gone/x.yaml": "", "gone/deep/y.yaml": ""},
+			want: map[string]bool{"gone/x.yaml": true, "gone/deep/y.yaml": true}},
+		{name: "file becomes a directory", changes: map[string]string{"swap": "", "swap/z.yaml": "z"},
+			want: map[string]bool{"swap": true, "swap/z.yaml": false}},
+		{name: "symlink becomes a file", changes: map[string]string{"link.yaml": "a"}, want: map[string]bool{"link.yaml": false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newTestRepo(t, true)
+			h1 := r.commit(base)
+			h2 := r.commit(tt.changes)
+			trees := [2]*object.Tree{}
+			for i, h := range []plumbing.Hash{h1, h2} {
+				c, err := r.repo.CommitObject(h)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if trees[i], err = c.Tree(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := map[string]bool{}
+			if err := diffTrees(context.Background(), r.repo.Storer, trees[0], trees[1], "", got); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(got, tt.want) {
+				t.Errorf("diffTrees = %v, want %v", got, tt.want)
+			}
+			changes, err := object.DiffTree(trees[0], trees[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref := map[string]bool{}
+			for _, c := range changes {
+				if c.From.Name != "" {
+					ref[c.From.Name] = true
+				}
+				if c.To.Name != "" {
+					ref[c.To.Name] = false
+				}
+			}
+			if !maps.Equal(got, ref) {
+				t.Errorf("diffTrees = %v, go-git's DiffTree = %v", got, ref)
 			}
 		})
 	}
