@@ -3,6 +3,7 @@ package scaletest
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -38,9 +39,34 @@ func (r *runner) check(_ *Phase, _ int64) error {
 	if err != nil {
 		return err
 	}
+	found, specs := compare(r.wl, live, kvs)
+	problems = append(problems, found...)
+	for _, h := range specs {
+		if _, ok, err := r.st.Get(r.ctx, store.SpecKey(h)); err != nil {
+			return err
+		} else if !ok {
+			fail("body %s is named but not stored", h)
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	n := len(problems)
+	if n > maxProblems {
+		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", n-maxProblems))
+	}
+	return fmt.Errorf("correctness check: %s", strings.Join(problems, "; "))
+}
+
+// compare checks the desired keys in kvs against the workload for the live
+// cells; it returns the problems found and the body hashes the items name.
+func compare(wl *workload, live map[string]bool, kvs []store.KV) (problems []string, specs []string) {
+	fail := func(format string, args ...any) {
+		problems = append(problems, fmt.Sprintf(format, args...))
+	}
 	type key struct{ cell, source string }
 	got := make(map[key][]string, len(kvs))
-	specs := map[string]bool{}
+	named := map[string]bool{}
 	lrpIndexes := map[string][]int32{}
 	for _, kv := range kvs {
 		cell, source, ok := store.SplitCellKey(store.DesiredPrefix, kv.Key)
@@ -60,7 +86,7 @@ func (r *runner) check(_ *Phase, _ int64) error {
 		var names []string
 		for _, it := range a.Items {
 			names = append(names, string(it.Kind)+"/"+it.Name)
-			specs[it.Spec] = true
+			named[it.Spec] = true
 			if it.Kind == model.KindLRP {
 				lrpIndexes[it.Name] = append(lrpIndexes[it.Name], it.Indexes...)
 			}
@@ -68,8 +94,8 @@ func (r *runner) check(_ *Phase, _ int64) error {
 		slices.Sort(names)
 		got[key{cell, source}] = names
 	}
-	for cell := range live {
-		for s, n := range r.wl.resources {
+	for _, cell := range slices.Sorted(maps.Keys(live)) {
+		for s, n := range wl.resources {
 			want := make([]string, 0, n)
 			for res := range n {
 				want = append(want, configItem(s, res))
@@ -78,45 +104,36 @@ func (r *runner) check(_ *Phase, _ int64) error {
 			if g, ok := got[key{cell, setSource(s)}]; !ok {
 				fail("cell %s lacks %s", cell, setSource(s))
 			} else if !slices.Equal(g, want) {
-				fail("cell %s has %s = %d items, want %d", cell, setSource(s), len(g), len(want))
+				fail("cell %s has %s with %d items %v, want %d", cell, setSource(s), len(g), short(g), len(want))
 			}
 			delete(got, key{cell, setSource(s)})
 		}
 	}
-	for l := range r.wl.lrps {
+	for l := range wl.lrps {
 		idx := lrpIndexes[lrpName(l)]
 		slices.Sort(idx)
-		want := make([]int32, r.wl.instances)
+		want := make([]int32, wl.instances)
 		for i := range want {
 			want[i] = int32(i)
 		}
 		if !slices.Equal(idx, want) {
-			fail("%s has indexes %v on live cells, want 0..%d once each", lrpSource(l), short(idx), r.wl.instances-1)
+			fail("%s has indexes %v on live cells, want 0..%d once each", lrpSource(l), short(idx), wl.instances-1)
 		}
+		delete(lrpIndexes, lrpName(l))
+	}
+	for name := range lrpIndexes {
+		fail("unexpected LRP %s", name)
 	}
 	for k := range got {
 		if !strings.HasPrefix(k.source, "LRP/") {
 			fail("cell %s holds unexpected %s", k.cell, k.source)
 		}
 	}
-	for h := range specs {
-		if _, ok, err := r.st.Get(r.ctx, store.SpecKey(h)); err != nil {
-			return err
-		} else if !ok {
-			fail("body %s is named but not stored", h)
-		}
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	n := len(problems)
-	if n > maxProblems {
-		problems = append(problems[:maxProblems], fmt.Sprintf("and %d more", n-maxProblems))
-	}
-	return fmt.Errorf("correctness check: %s", strings.Join(problems, "; "))
+	return problems, slices.Sorted(maps.Keys(named))
 }
 
-func short(v []int32) []int32 {
+// short returns at most the first 12 elements of v, for messages.
+func short[T any](v []T) []T {
 	if len(v) > 12 {
 		return v[:12]
 	}

@@ -267,7 +267,7 @@ func (r *runner) waitFor(what string, since time.Time, cond func(hub.Status) boo
 				applied++
 			}
 		}
-		r.smp.setNote(fmt.Sprintf("%s: cells %d, applied %d, writes queued %d", what, len(st.Cells), applied, st.Queues.Writes))
+		r.smp.setNote(fmt.Sprintf("%s: cells %d, applied %d, writes queued %d", what, len(st.Cells), applied, st.Queues.Writes), applied)
 		if cond(st) {
 			return st, time.Since(since), nil
 		}

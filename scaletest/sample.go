@@ -34,9 +34,12 @@ type Sample struct {
 	EtcdWritesPerSec float64 `json:"etcdWritesPerSec"`
 	// RSSMB and HeapMB are the process's resident set and Go heap, in MiB;
 	// the process holds the hub, every cell agent and the embedded etcd.
-	RSSMB      float64 `json:"rssMB"`
-	HeapMB     float64 `json:"heapMB"`
-	Goroutines int     `json:"goroutines"`
+	// CellsApplied counts the cells that had applied the hub's last write
+	// to them, as of the latest status the run polled.
+	CellsApplied int     `json:"cellsApplied"`
+	RSSMB        float64 `json:"rssMB"`
+	HeapMB       float64 `json:"heapMB"`
+	Goroutines   int     `json:"goroutines"`
 }
 
 // gatherer is what the sampler reads metrics from: the current hub's
@@ -56,6 +59,7 @@ type sampler struct {
 	reg     gatherer
 	phase   string
 	note    string
+	applied int
 	samples []Sample
 	// last counter values, for rates.
 	lastT             time.Time
@@ -80,10 +84,11 @@ func (s *sampler) setPhase(p string) {
 	s.mu.Unlock()
 }
 
-// setNote sets the progress line's trailing text.
-func (s *sampler) setNote(n string) {
+// setNote sets the progress line's trailing text and the count of cells
+// applied.
+func (s *sampler) setNote(n string, applied int) {
 	s.mu.Lock()
-	s.note = n
+	s.note, s.applied = n, applied
 	s.mu.Unlock()
 }
 
@@ -106,9 +111,9 @@ func (s *sampler) run(ctx context.Context) {
 func (s *sampler) sample(ctx context.Context) {
 	now := time.Now()
 	s.mu.Lock()
-	reg, phase, note := s.reg, s.phase, s.note
+	reg, phase, note, applied := s.reg, s.phase, s.note, s.applied
 	s.mu.Unlock()
-	smp := Sample{T: now.Sub(s.start).Seconds(), Phase: phase, Goroutines: runtime.NumGoroutine(), RSSMB: rssMB()}
+	smp := Sample{T: now.Sub(s.start).Seconds(), Phase: phase, Goroutines: runtime.NumGoroutine(), RSSMB: rssMB(), CellsApplied: applied}
 	smp.HeapMB = heapMB()
 	var writes float64
 	if reg != nil {
