@@ -256,8 +256,6 @@ func (r *runner) revision() (int64, error) {
 // waitFor polls the hub's status until cond holds or the phase times out.
 func (r *runner) waitFor(what string, since time.Time, cond func(hub.Status) bool) (hub.Status, time.Duration, error) {
 	deadline := time.Now().Add(r.o.PhaseTimeout)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
 	var st hub.Status
 	for {
 		st = r.srv.Hub.Status()
@@ -275,10 +273,15 @@ func (r *runner) waitFor(what string, since time.Time, cond func(hub.Status) boo
 			return st, time.Since(since), fmt.Errorf("%s: not reached after %s (commit %.8s, synced %v, cells %d, applied %d, queues %+v, errors %v)",
 				what, r.o.PhaseTimeout, st.Commit, st.Synced, len(st.Cells), applied, st.Queues, st.Errors)
 		}
+		// Status walks every cell and intent under the hub's lock, so it is
+		// polled at 5% of the time waited so far (50-250 ms): fine
+		// resolution for short phases, little load during long ones.
+		wait := time.NewTimer(min(max(time.Since(since)/20, 50*time.Millisecond), 250*time.Millisecond))
 		select {
 		case <-r.ctx.Done():
+			wait.Stop()
 			return st, time.Since(since), fmt.Errorf("%s: %w", what, r.ctx.Err())
-		case <-tick.C:
+		case <-wait.C:
 		}
 	}
 }

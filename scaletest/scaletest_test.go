@@ -17,7 +17,7 @@ func TestRunSmall(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rep, err := Run(ctx, Options{
-		Cells: 40, Sets: 6, Resources: 10, LRPs: 2, Instances: 8,
+		Cells: 60, Sets: 6, Resources: 10, LRPs: 3, Instances: 8,
 		LeaseTTL: 2 * time.Second, PhaseTimeout: time.Minute, BaselineKeys: 2000,
 		Out: out, WorkDir: t.TempDir(),
 	})
