@@ -56,7 +56,9 @@ func (r *Report) Chart() ([]byte, error) {
 		}
 		fmt.Fprintf(&out, `<text x="%d" y="%d" font-family="sans-serif" font-size="16" font-weight="bold">%s</text>`+"\n",
 			12, i*step+titleHeight-6, html.EscapeString(titles[i]))
-		s = strings.Replace(s, "<svg", fmt.Sprintf(`<svg y="%d"`, i*step+titleHeight), 1)
+		// A nested <svg> without a size fills its parent, so each panel
+		// gets its own; go-chart's root element only carries a viewBox.
+		s = strings.Replace(s, "<svg", fmt.Sprintf(`<svg x="0" y="%d" width="%d" height="%d"`, i*step+titleHeight, chartWidth, chartHeight), 1)
 		out.WriteString(s)
 		out.WriteString("\n")
 	}

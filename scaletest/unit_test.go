@@ -178,7 +178,7 @@ func TestChartPanels(t *testing.T) {
 	if got := strings.Count(s, "<svg"); got != 3 {
 		t.Errorf("%d <svg> elements, want one per phase plus the frame", got)
 	}
-	for _, want := range []string{"commit &lt;sets&gt;", "kill: kill (1.0 s) FAILED", "queue depth"} {
+	for _, want := range []string{"commit &lt;sets&gt;", "kill: kill (1.0 s) FAILED", "queue depth", `<svg x="0" y="332" width="960" height="280"`} {
 		if !strings.Contains(s, want) {
 			t.Errorf("chart lacks %q", want)
 		}
