@@ -48,6 +48,9 @@ type Options struct {
 	// BaselineKeys is the number of keys the raw put loop writes; default
 	// Cells × Sets capped to 60,000. Negative skips the baseline.
 	BaselineKeys int
+	// ProfileDir, if set, receives a CPU profile of each phase,
+	// cpu-<phase>.pprof (the whole process: hub, cells and etcd).
+	ProfileDir string
 	// MetricsAddr, if set, serves the hub's /metrics and /status there
 	// while the test runs.
 	MetricsAddr string

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/cellsync/cellsync/config"
@@ -39,6 +42,12 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 	r.rep.Phases = append(r.rep.Phases, p)
 	r.smp.setPhase(name)
 	before := r.counters()
+	stopProfile, err := r.profile(name)
+	if err != nil {
+		p.Error = err.Error()
+		return true
+	}
+	defer stopProfile()
 	rev, err := r.revision()
 	if err == nil {
 		err = body(p, rev)
@@ -70,6 +79,29 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 		return !errors.Is(err, errAbort)
 	}
 	return true
+}
+
+// profile starts a CPU profile of one phase when Options.ProfileDir is set;
+// the returned function stops it.
+func (r *runner) profile(phase string) (func(), error) {
+	if r.o.ProfileDir == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(r.o.ProfileDir, 0o755); err != nil {
+		return nil, fmt.Errorf("create profile dir: %w", err)
+	}
+	f, err := os.Create(filepath.Join(r.o.ProfileDir, "cpu-"+phase+".pprof"))
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile of %s: %w", phase, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // abort marks a wait failure as ending the run.
@@ -130,6 +162,9 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 	if err := r.repo.commit("scaletest: sets and LRPs"); err != nil {
 		return abort(err)
 	}
+	if err := r.seen(p, start); err != nil {
+		return err
+	}
 	_, stored, err := r.waitFor("sets stored", start, r.stored)
 	if err != nil {
 		return abort(err)
@@ -155,6 +190,18 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 	return nil
 }
 
+// seen waits until the hub has compiled the head commit and reports how
+// long that took: the Git source's detection plus the hub's compile, the
+// part of a rollout before any fan-out.
+func (r *runner) seen(p *Phase, start time.Time) error {
+	_, took, err := r.waitFor("commit seen", start, func(st hub.Status) bool { return st.Commit == r.repo.head })
+	if err != nil {
+		return abort(err)
+	}
+	p.add(Figure{Name: "commit seen by the hub (Git detection + compile)", Value: took.Seconds(), Unit: "s"})
+	return nil
+}
+
 // addResource adds one Config to set s and measures its rollout.
 func (r *runner) addResource(p *Phase, rev int64, s int, limit float64, hive string) error {
 	r.wl.resources[s]++
@@ -164,6 +211,9 @@ func (r *runner) addResource(p *Phase, rev int64, s int, limit float64, hive str
 	start := time.Now()
 	if err := r.repo.commit(fmt.Sprintf("scaletest: add a resource to %s", setName(s))); err != nil {
 		return abort(err)
+	}
+	if err := r.seen(p, start); err != nil {
+		return err
 	}
 	_, stored, err := r.waitFor("resource stored", start, r.stored)
 	if err != nil {
@@ -193,6 +243,9 @@ func (r *runner) addSet(p *Phase, rev int64) error {
 	start := time.Now()
 	if err := r.repo.commit("scaletest: add " + setName(s)); err != nil {
 		return abort(err)
+	}
+	if err := r.seen(p, start); err != nil {
+		return err
 	}
 	_, stored, err := r.waitFor("set stored", start, r.stored)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/pprof"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,7 +20,6 @@ func newScaletest() *cobra.Command {
 		resizeTo string
 		logLevel slog.Level
 		logFile  string
-		cpuProf  string
 	)
 	cmd := &cobra.Command{
 		Use:   "scaletest",
@@ -62,17 +60,6 @@ correctness check.`,
 				defer f.Close()
 				o.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: logLevel}))
 			}
-			if cpuProf != "" {
-				f, err := os.Create(cpuProf)
-				if err != nil {
-					return fmt.Errorf("create CPU profile: %w", err)
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return fmt.Errorf("start CPU profile: %w", err)
-				}
-				defer pprof.StopCPUProfile()
-			}
 			rep, err := scaletest.Run(cmd.Context(), o)
 			if rep != nil {
 				if werr := rep.WriteTable(cmd.OutOrStdout()); werr != nil {
@@ -103,7 +90,7 @@ correctness check.`,
 	fl.DurationVar(&o.PhaseTimeout, "phase-timeout", 5*time.Minute, "longest wait of one phase")
 	fl.StringVar(&o.MetricsAddr, "metrics", "", "serve the hub's /metrics and /status here while running, e.g. 127.0.0.1:9090")
 	fl.StringVar(&logFile, "log-file", "", "write the hub's and cells' logs to this file (default: discarded)")
-	fl.StringVar(&cpuProf, "cpuprofile", "", "write a CPU profile of the whole run (hub, cells, etcd) to this file")
+	fl.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase (cpu-<phase>.pprof) to this directory")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level for --log-file")
 	return cmd
 }
