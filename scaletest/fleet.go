@@ -28,7 +28,9 @@ type fleet struct {
 	log     *slog.Logger
 	clients []*store.Client
 	members []*member
-	mu      sync.Mutex
+	// mu guards the members' dead flags, read by the checks while kill
+	// and stop write them.
+	mu sync.Mutex
 }
 
 // template returns the cell config of copy i: the template's capacity, a
@@ -85,8 +87,9 @@ func (f *fleet) registered() int {
 // return; it returns their names.
 func (f *fleet) kill(step int) ([]string, error) {
 	var killed []*member
+	live := f.live()
 	for i, m := range f.members {
-		if i%step == step-1 && !m.dead {
+		if i%step == step-1 && live[m.name] {
 			m.cancel()
 			killed = append(killed, m)
 		}
@@ -123,12 +126,17 @@ func (f *fleet) stop() {
 		m.cancel()
 	}
 	for _, m := range f.members {
-		if m.dead {
+		f.mu.Lock()
+		dead := m.dead
+		f.mu.Unlock()
+		if dead {
 			continue
 		}
 		if err := <-m.done; err != nil {
 			f.log.Warn("cell agent stopped with an error", "cell", m.name, "err", err)
 		}
+		f.mu.Lock()
 		m.dead = true
+		f.mu.Unlock()
 	}
 }
