@@ -19,9 +19,10 @@
 // # Phases
 //
 //  1. adopt: start the agents; until the hub knows every cell.
-//  2. commit: commit the sets and LRPs; until every per-cell instance is
-//     stored (hub synced at the head commit), then until every cell has
-//     applied its last write (model.CellReport.AppliedRevision).
+//  2. commit: commit the sets and LRPs; until the hub has compiled the
+//     commit, until every per-cell instance is stored (hub synced at the
+//     head commit), then until every cell has applied its last write
+//     (model.CellReport.AppliedRevision).
 //  3. add-res: add one Config to one set; the same two times.
 //  4. add-set: add one set.
 //  5. restart: stop the hub and start a new one on the same etcd; resync
@@ -43,7 +44,8 @@
 // A sampler observes the run every Options.SampleInterval: queue depths per
 // controller and keys written from the hub's Prometheus registry, etcd
 // revisions per second, RSS, Go heap and goroutines. The hub's apply
-// duration histogram is reported per phase.
+// duration histogram is reported per phase. With Options.ProfileDir set,
+// each phase also gets a CPU profile of the whole process.
 //
 // # What it owns
 //

@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/cellsync/cellsync/store"
 )
 
 // Sample is one observation of the running test, taken every
@@ -125,7 +127,7 @@ func (s *sampler) sample(ctx context.Context) {
 	}
 	rev := 0.0
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
-	if resp, err := s.etcd.Get(cctx, "/cellsync/v1/locks/", clientv3.WithCountOnly()); err == nil {
+	if resp, err := s.etcd.Get(cctx, store.LeaderKey, clientv3.WithCountOnly()); err == nil {
 		rev = float64(resp.Header.Revision)
 	}
 	cancel()
