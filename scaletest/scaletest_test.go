@@ -3,6 +3,7 @@ package scaletest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,5 +61,23 @@ func TestRunSmall(t *testing.T) {
 	svg, err := os.ReadFile(filepath.Join(out, "scaletest.svg"))
 	if err != nil || !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), "<svg") != len(want)+1 {
 		t.Errorf("chart: %v, %d bytes", err, len(svg))
+	}
+}
+
+// TestRunReportsFailure checks that a phase that cannot finish fails the run
+// with ErrFailed and a report, and that later phases are skipped.
+func TestRunReportsFailure(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Options{Cells: 5, Sets: 1, Resources: 1, LRPs: -1, PhaseTimeout: time.Nanosecond, BaselineKeys: -1, WorkDir: t.TempDir()})
+	if !errors.Is(err, ErrFailed) {
+		t.Fatalf("Run error = %v, want ErrFailed", err)
+	}
+	if rep == nil || rep.OK || len(rep.Phases) != 1 || !strings.Contains(rep.Phases[0].Error, "later phases skipped") {
+		t.Fatalf("report = %+v, want one failed phase", rep)
+	}
+	var b strings.Builder
+	if err := rep.WriteTable(&b); err != nil || !strings.Contains(b.String(), "FAIL: phases adopt") {
+		t.Errorf("summary (err %v):\n%s", err, b.String())
 	}
 }
