@@ -41,7 +41,7 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 	p := &Phase{Name: name, Title: title, Start: time.Since(r.start).Seconds()}
 	r.rep.Phases = append(r.rep.Phases, p)
 	r.smp.setPhase(name)
-	before := r.counters()
+	reg, before := r.hubReg, r.counters()
 	stopProfile, err := r.profile(name)
 	if err != nil {
 		p.Error = err.Error()
@@ -57,6 +57,10 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 	}
 	p.Seconds = time.Since(r.start).Seconds() - p.Start
 	after := r.counters()
+	if r.hubReg != reg {
+		// A restarted hub has a new registry, counting from zero.
+		before = counters{}
+	}
 	p.Apply = after.apply.minus(before.apply)
 	p.PeakRSSMB, p.PeakHeapMB = rssMB(), heapMB()
 	for _, s := range r.smp.samplesOf(name) {
@@ -67,11 +71,7 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 	// cell's changed instances in memory and landing them in etcd.
 	if p.Apply.Count > 0 {
 		p.add(Figure{Name: "apply+write time per cell write (mean)", Value: p.Apply.Mean() * 1e3, Unit: "ms", Hive: hivePerRes})
-		keys := after.resources - before.resources
-		if keys < 0 { // a restarted hub counts from zero
-			keys = after.resources
-		}
-		p.add(Figure{Name: "cell writes / per-cell keys they carried", Value: float64(p.Apply.Count), Unit: fmt.Sprintf("/ %.0f", keys)})
+		p.add(Figure{Name: "cell writes / per-cell keys they carried", Value: float64(p.Apply.Count), Unit: fmt.Sprintf("/ %.0f", after.resources-before.resources)})
 	}
 	p.add(Figure{Name: "peak process RSS", Value: math.Round(p.PeakRSSMB), Unit: "MB", Hive: hiveMemory})
 	if err != nil {
