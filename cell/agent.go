@@ -415,13 +415,26 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 // fetchSpecs reads the bodies the snapshot names that are not cached; it
 // returns false if some could not be read.
 func (a *Agent) fetchSpecs(ctx context.Context, snap snapshot) bool {
+	missing := missingSpecs(snap, a.specs)
+	if len(missing) == 0 {
+		return true
+	}
+	keys := make([]string, len(missing))
+	for i, h := range missing {
+		keys[i] = store.SpecKey(h)
+	}
+	kvs, err := a.st.GetMany(ctx, keys)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("read specs", "cell", a.cfg.Name, "specs", len(keys), "err", err)
+		}
+		return false
+	}
 	ok := true
-	for _, h := range missingSpecs(snap, a.specs) {
-		kv, found, err := a.st.Get(ctx, store.SpecKey(h))
-		if err != nil || !found {
-			if ctx.Err() == nil {
-				a.log.Warn("read spec", "cell", a.cfg.Name, "spec", h, "found", found, "err", err)
-			}
+	for i, h := range missing {
+		kv, found := kvs[keys[i]]
+		if !found {
+			a.log.Warn("read spec", "cell", a.cfg.Name, "spec", h, "found", false)
 			ok = false
 			continue
 		}

@@ -108,6 +108,30 @@ func (c *Client) Get(ctx context.Context, key string) (kv KV, ok bool, err error
 	return fromEtcd(resp.Kvs[0]), true, nil
 }
 
+// GetMany reads several keys, as many per transaction as the limits allow,
+// and returns those that exist. A cell fetching the bodies a rollout names
+// makes one request instead of one per body.
+func (c *Client) GetMany(ctx context.Context, keys []string) (map[string]KV, error) {
+	out := make(map[string]KV, len(keys))
+	for start := 0; start < len(keys); start += c.maxOps {
+		end := min(start+c.maxOps, len(keys))
+		gets := make([]clientv3.Op, 0, end-start)
+		for _, k := range keys[start:end] {
+			gets = append(gets, clientv3.OpGet(k))
+		}
+		resp, err := c.etcd.Txn(ctx).Then(gets...).Commit()
+		if err != nil {
+			return nil, fmt.Errorf("get %d keys (first %s): %w", end-start, keys[start], err)
+		}
+		for _, r := range resp.Responses {
+			for _, kv := range r.GetResponseRange().Kvs {
+				out[string(kv.Key)] = fromEtcd(kv)
+			}
+		}
+	}
+	return out, nil
+}
+
 // List reads every key under prefix at one revision, which it returns so that
 // a Watch can resume exactly after it. Large prefixes are read in pages.
 func (c *Client) List(ctx context.Context, prefix string) ([]KV, int64, error) {

@@ -49,6 +49,19 @@ func TestWriteListWatchCAS(t *testing.T) {
 		}
 	}
 
+	// GetMany reads across transaction boundaries and skips missing keys.
+	keys := []string{"/absent"}
+	for _, op := range ops[:2500] {
+		keys = append(keys, op.Key)
+	}
+	many, err := c.GetMany(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(many) != 2500 || string(many[ops[2499].Key].Value) != string(ops[2499].Value) {
+		t.Fatalf("GetMany returned %d keys, want 2500", len(many))
+	}
+
 	// Watch from the listed revision sees exactly the later changes.
 	events := make(chan store.Event, 10)
 	wctx, wcancel := context.WithCancel(ctx)
