@@ -17,6 +17,9 @@ import (
 // maxProblems bounds the problems a failed check lists.
 const maxProblems = 5
 
+// settleTimeout bounds how long a check waits for the phase's end state.
+const settleTimeout = 30 * time.Second
+
 // check verifies the end state of a phase: the hub has the head commit with
 // no errors and every live cell applied; in etcd every live cell holds
 // exactly one assignment per set with exactly that set's Configs, every LRP
@@ -28,7 +31,17 @@ func (r *runner) check(_ *Phase, _ int64) error {
 		problems = append(problems, fmt.Sprintf(format, args...))
 	}
 	live := r.fleet.live()
+	// The end state must converge, not hold at one sampled instant: a cell
+	// whose lease lapsed under load re-registers and is re-applied.
 	st := r.srv.Hub.Status()
+	for deadline := time.Now().Add(settleTimeout); !r.applied(st) && time.Now().Before(deadline); {
+		select {
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		st = r.srv.Hub.Status()
+	}
 	if !r.applied(st) {
 		fail("hub not settled: commit %.8s (head %.8s), synced %v, %d cells of %d", st.Commit, r.repo.head, st.Synced, len(st.Cells), len(live))
 	}
