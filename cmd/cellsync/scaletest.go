@@ -84,7 +84,7 @@ correctness check.`,
 	fl.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (an empty cellsync keyspace); empty starts an embedded etcd")
 	fl.Var(&workers, "workers", "hub worker goroutines at the start, e.g. fanout=8,apply=32")
 	fl.StringVar(&resizeTo, "resize-to", "", "worker goroutines phase 6 writes to the config file; default twice fanout and apply")
-	fl.DurationVar(&o.LeaseTTL, "lease-ttl", 5*time.Second, "cell lease TTL (whole seconds); phase 7's target is TTL + 2s")
+	fl.DurationVar(&o.LeaseTTL, "lease-ttl", 10*time.Second, "cell lease TTL (whole seconds; the cell agent's default); phase 7's target is TTL + 2s")
 	fl.StringVar(&o.Out, "out", "scaletest-out", "directory for scaletest.json and scaletest.svg (empty: none)")
 	fl.StringVar(&o.WorkDir, "work-dir", "", "directory for etcd, the Git repository and the hub's data (default a temporary one, removed)")
 	fl.DurationVar(&o.PhaseTimeout, "phase-timeout", 5*time.Minute, "longest wait of one phase")
