@@ -276,12 +276,13 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 		}
 		a, err := cell.New(cell.Config{
 			Name: name, Zone: zones[i%len(zones)], Labels: map[string]string{"env": "prod"},
-			Capacity:          model.Capacity{MemoryMB: 4096, DiskMB: 20480, Containers: 50},
-			Version:           "up",
-			StateDir:          filepath.Join(cfg.DataDir, "cells", name),
-			EvacuationTimeout: 2 * time.Second,
+			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 20480, Containers: 50},
+			Version:  "up",
+			StateDir: filepath.Join(cfg.DataDir, "cells", name),
+			// Every cell stops at once: nowhere to evacuate to, so do not wait long.
+			EvacuationTimeout: time.Second,
 			StopTimeout:       5 * time.Second,
-		}, cell.Deps{Store: l.srv.Store(), Runtime: rt, Logger: deps.Logger.With("cell", name), Registerer: reg})
+		}, cell.Deps{Store: l.srv.Store(), Runtime: rt, Logger: deps.Logger, Registerer: reg})
 		if err != nil {
 			return nil, err
 		}

@@ -200,6 +200,9 @@ func Progress(st hub.Status) string {
 	for _, ws := range st.Workloads {
 		desired += ws.Desired
 		placed += ws.Placed
+		if ws.Task != "" && ws.Placed == 0 {
+			placed++ // a Task with a record has had its cell
+		}
 		running += ws.Running
 		crashed += ws.Crashed
 	}

@@ -44,6 +44,6 @@ selector matches.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newValidate(), newHub())
+	root.AddCommand(newValidate(), newHub(), newCell(), newUp(), newStatus(), newCells(), newPlan())
 	return root
 }
