@@ -305,9 +305,17 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 		return nil, fmt.Errorf("--runtime %q: use containerd or sim", l.cfg.Runtime)
 	}
 	sock := l.cfg.ContainerdSocket
-	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	probe, err := ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "containerd")})
-	cancel()
+	var probe *ctrd.Runtime
+	// A missing socket fails at once; dialling it would wait for the
+	// client's connect timeout.
+	_, err := os.Stat(sock)
+	if err == nil {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "containerd")})
+		cancel()
+	} else {
+		err = fmt.Errorf("no containerd socket at %s", sock)
+	}
 	if err != nil {
 		if l.cfg.Runtime == RuntimeContainerd {
 			return nil, fmt.Errorf("--runtime containerd: %w: start containerd, pass --containerd-socket, or use --runtime sim", err)
