@@ -321,8 +321,8 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 			return nil, fmt.Errorf("--runtime containerd: %w: start containerd, pass --containerd-socket, or use --runtime sim", err)
 		}
 		l.runtime = RuntimeSim
-		fmt.Fprintf(out, "runtime: simulated, because containerd does not answer at %s (%v); containers are pretend.\n"+
-			"         For real containers: start containerd (as root), or pass --containerd-socket.\n", sock, rootCause(err))
+		fmt.Fprintf(out, "runtime: simulated, because %v; containers are pretend.\n"+
+			"         For real containers: start containerd (as root), or pass --containerd-socket.\n", err)
 		return simRuntime, nil
 	}
 	l.closers = append(l.closers, func() { probe.Close() })

@@ -74,6 +74,9 @@ type Plan struct {
 // WorkloadPlan is one workload's part of a plan.
 type WorkloadPlan struct {
 	ID string `json:"id"`
+	// Change is "new" for a workload the hub does not have yet, "removed"
+	// for one DIR no longer holds, and empty otherwise.
+	Change string `json:"change,omitempty"`
 	// Cells are the cells the workload would be on.
 	Cells   []string     `json:"cells"`
 	Changes []ItemChange `json:"changes,omitempty"`
@@ -104,7 +107,7 @@ type ItemChange struct {
 // Changed reports whether the plan changes anything on any cell.
 func (p *Plan) Changed() bool {
 	for _, w := range p.Workloads {
-		if len(w.Changes) > 0 {
+		if len(w.Changes) > 0 || w.Change != "" {
 			return true
 		}
 	}
@@ -207,7 +210,7 @@ func ComputePlan(ctx context.Context, opts PlanOptions) (*Plan, error) {
 			modes[string(model.KindSelectorSyncSet)+"/"+s.Metadata.Name] = s.Spec.Mode()
 		}
 	}
-	ids := map[string]bool{}
+	ids := maps.Clone(seed.known)
 	for _, o := range res.Objects() {
 		ids[string(o.Head().Kind)+"/"+o.Head().Metadata.Name] = true
 	}
@@ -218,6 +221,12 @@ func ComputePlan(ctx context.Context, opts PlanOptions) (*Plan, error) {
 	}
 	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		w := WorkloadPlan{ID: id, Cells: slices.Sorted(maps.Keys(after[id]))}
+		switch {
+		case !workloadIn(res.Objects(), id):
+			w.Change = "removed"
+		case !seed.known[id] && len(seed.before[id]) == 0:
+			w.Change = "new"
+		}
 		for _, cell := range slices.Sorted(maps.Keys(union(seed.before[id], after[id]))) {
 			b, a := seed.before[id][cell], after[id][cell]
 			removal := "moved or scaled down"
@@ -264,10 +273,12 @@ type seed struct {
 	cells int
 	// before are the assignments by source, then cell.
 	before map[string]map[string]model.Assignment
+	// known are the workloads the hub has now, from its status.
+	known map[string]bool
 }
 
 func planSeed(ctx context.Context, opts PlanOptions) (seed, string, error) {
-	s := seed{before: map[string]map[string]model.Assignment{}}
+	s := seed{before: map[string]map[string]model.Assignment{}, known: map[string]bool{}}
 	if opts.Cells != nil {
 		for _, c := range opts.Cells {
 			v, err := store.Encode(c)
@@ -287,6 +298,15 @@ func planSeed(ctx context.Context, opts PlanOptions) (seed, string, error) {
 		return s, "", err
 	}
 	defer c.Close()
+	st, _, ok, err := store.GetJSON[hub.Status](ctx, c, store.StatusKey("hub"))
+	if err != nil {
+		return s, "", fmt.Errorf("plan: read hub status: %w", err)
+	}
+	if ok {
+		for _, w := range st.Workloads {
+			s.known[w.ID] = true
+		}
+	}
 	for _, prefix := range []string{store.CellsPrefix, store.DesiredPrefix, store.TasksPrefix, store.SpecsPrefix} {
 		kvs, _, err := c.List(ctx, prefix)
 		if err != nil {
@@ -297,6 +317,10 @@ func planSeed(ctx context.Context, opts PlanOptions) (seed, string, error) {
 			switch prefix {
 			case store.CellsPrefix:
 				s.cells++
+			case store.TasksPrefix:
+				// A Task with a record is known even when its status
+				// has not been mirrored yet and it holds no cell.
+				s.known[string(model.KindTask)+"/"+strings.TrimPrefix(kv.Key, store.TasksPrefix)] = true
 			case store.DesiredPrefix:
 				cell, src, ok := store.SplitCellKey(store.DesiredPrefix, kv.Key)
 				if !ok {
@@ -462,11 +486,15 @@ func RenderPlan(w io.Writer, p *Plan, format string) error {
 	var adds, updates, removes int
 	var unchanged []string
 	for _, wp := range p.Workloads {
-		if len(wp.Changes) == 0 {
+		if len(wp.Changes) == 0 && wp.Change == "" {
 			unchanged = append(unchanged, wp.ID)
 			continue
 		}
-		fmt.Fprintf(w, "%s → %s\n", wp.ID, cellList(wp.Cells))
+		note := ""
+		if wp.Change != "" {
+			note = "  (" + wp.Change + " workload)"
+		}
+		fmt.Fprintf(w, "%s → %s%s\n", wp.ID, cellList(wp.Cells), note)
 		for _, c := range wp.Changes {
 			what := fmt.Sprintf("%s %s", c.Kind, c.Name)
 			switch c.Op {
@@ -501,7 +529,16 @@ func RenderPlan(w io.Writer, p *Plan, format string) error {
 		_, err := fmt.Fprintln(w, "\nno changes")
 		return err
 	}
-	_, err := fmt.Fprintf(w, "\n%d to add, %d to update, %d to remove\n", adds, updates, removes)
+	var news, gone int
+	for _, wp := range p.Workloads {
+		switch wp.Change {
+		case "new":
+			news++
+		case "removed":
+			gone++
+		}
+	}
+	_, err := fmt.Fprintf(w, "\nworkloads: %d new, %d removed; objects on cells: %d to add, %d to update, %d to remove\n", news, gone, adds, updates, removes)
 	return err
 }
 

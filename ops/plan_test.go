@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/cellsync/cellsync/model"
 )
+
+var update = flag.Bool("update", false, "rewrite testdata/plan-offline.txt")
 
 func TestReadCellsFile(t *testing.T) {
 	dir := t.TempDir()
@@ -65,6 +68,11 @@ func TestComputePlanOffline(t *testing.T) {
 	var b bytes.Buffer
 	if err := RenderPlan(&b, p, FormatTable); err != nil {
 		t.Fatal(err)
+	}
+	if *update {
+		if err := os.WriteFile("testdata/plan-offline.txt", b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want, err := os.ReadFile("testdata/plan-offline.txt")
 	if err != nil {

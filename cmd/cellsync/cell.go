@@ -11,6 +11,7 @@ import (
 	"github.com/cellsync/cellsync/cell"
 	ctrd "github.com/cellsync/cellsync/cell/runtime/containerd"
 	"github.com/cellsync/cellsync/cell/runtime/sim"
+	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/ops"
 	"github.com/cellsync/cellsync/store"
 )
@@ -39,6 +40,10 @@ etcd endpoints come from --etcd-endpoints or CELLSYNC_ETCD_ENDPOINTS.`,
   cellsync cell --name sim1 --runtime sim --capacity-memory 8192`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			rec := model.Cell{Name: cfg.Name, Zone: cfg.Zone, Labels: cfg.Labels, Capacity: cfg.Capacity}
+			if err := rec.Validate(); err != nil {
+				return fmt.Errorf("cell flags: %w", err)
+			}
 			if !cmd.Flags().Changed("etcd-endpoints") {
 				t, err := ops.Resolve(ops.Lookup{Getenv: os.Getenv})
 				if err != nil {
@@ -52,7 +57,7 @@ etcd endpoints come from --etcd-endpoints or CELLSYNC_ETCD_ENDPOINTS.`,
 			if detach {
 				cfg.Shutdown = cell.Detach
 			}
-			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel})).With("cell", cfg.Name)
+			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 			ctx := cmd.Context()
 			st, err := store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
 			if err != nil {
