@@ -147,7 +147,7 @@ func RenderStatus(w io.Writer, st hub.Status, format string) error {
 	}
 	fmt.Fprintln(w)
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CELL\tZONE\tSTATE\tCOMMIT\tASSIGNED\tRUNNING\tCRASHED")
+	fmt.Fprintln(tw, "CELL\tZONE\tSTATE\tCOMMIT\tWORKLOADS\tRUNNING\tCRASHED")
 	for _, c := range st.Cells {
 		lag := "current"
 		if !c.Applied {

@@ -24,7 +24,7 @@ func TestStatus(t *testing.T) {
 		{name: "hub flag", args: []string{"--hub", u.target.Hub}, want: []string{
 			", synced\n", "WORKLOAD                    CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED\n",
 			"Task/migrate-db             0      1        0       0        0        COMPLETED  0\n",
-			"CELL    ZONE  STATE  COMMIT   ASSIGNED  RUNNING  CRASHED\n", "cell-1  z1    ready  current"}},
+			"CELL    ZONE  STATE  COMMIT   WORKLOADS  RUNNING  CRASHED\n", "cell-1  z1    ready  current"}},
 		{name: "up file", args: []string{"--data-dir", u.dataDir}, want: []string{"LRP/worker "}},
 		{name: "env", env: map[string]string{"CELLSYNC_HUB": u.target.Hub}, want: []string{"LRP/worker "}},
 		{name: "etcd only", args: []string{"--etcd-endpoints", etcd}, want: []string{"SelectorSyncSet/node-agent  3      3        3       3"}},
