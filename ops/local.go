@@ -373,14 +373,15 @@ func (l *Local) Status() hub.Status { return l.srv.Hub.Status() }
 // endpoints file is written while it runs.
 func (l *Local) Run(ctx context.Context) error {
 	defer l.close()
-	if err := WriteUpFile(l.cfg.DataDir, l.endpoint); err != nil {
-		return err
-	}
-	defer RemoveUpFile(l.cfg.DataDir)
 	hubCtx, stopHub := context.WithCancel(context.Background())
 	defer stopHub()
 	hubDone := make(chan error, 1)
 	go func() { hubDone <- l.srv.Run(hubCtx) }()
+	if err := WriteUpFile(l.cfg.DataDir, l.endpoint); err != nil {
+		stopHub()
+		return errors.Join(err, <-hubDone)
+	}
+	defer RemoveUpFile(l.cfg.DataDir)
 
 	g, cellCtx := errgroup.WithContext(ctx)
 	for _, a := range l.agents {

@@ -115,23 +115,29 @@ func (p *Plan) Changed() bool {
 }
 
 // ReadCellsFile reads a YAML (or JSON) list of model.Cell for an offline
-// plan, and checks each.
+// plan; see ParseCells.
 func ReadCellsFile(path string) ([]model.Cell, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read cells: %w", err)
 	}
+	return ParseCells(path, b)
+}
+
+// ParseCells parses a YAML (or JSON) list of model.Cell read from the file
+// name, rejecting unknown fields, invalid cells and duplicate names.
+func ParseCells(name string, data []byte) ([]model.Cell, error) {
 	var cells []model.Cell
-	if err := yaml.UnmarshalStrict(b, &cells); err != nil {
-		return nil, fmt.Errorf("%s: %w (want a list of cells: name, zone, labels, capacity {memoryMB, diskMB, containers})", path, err)
+	if err := yaml.UnmarshalStrict(data, &cells); err != nil {
+		return nil, fmt.Errorf("%s: %w (want a list of cells: name, zone, labels, capacity {memoryMB, diskMB, containers})", name, err)
 	}
 	seen := map[string]bool{}
 	for i := range cells {
 		if err := cells[i].Validate(); err != nil {
-			return nil, fmt.Errorf("%s: cell %d (%s): %w", path, i+1, cells[i].Name, err)
+			return nil, fmt.Errorf("%s: cell %d (%s): %w", name, i+1, cells[i].Name, err)
 		}
 		if seen[cells[i].Name] {
-			return nil, fmt.Errorf("%s: cell %s listed twice", path, cells[i].Name)
+			return nil, fmt.Errorf("%s: cell %s listed twice", name, cells[i].Name)
 		}
 		seen[cells[i].Name] = true
 	}

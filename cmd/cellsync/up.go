@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,7 +45,7 @@ containers and everything shuts down.`,
 				return err
 			}
 			t := l.Target()
-			fmt.Fprintf(out, "hub: status %s/status, metrics %s/metrics; etcd %s\n", t.Hub, t.Hub, t.Etcd[0])
+			fmt.Fprintf(out, "hub: status %s/status, metrics %s/metrics; etcd %s\n", t.Hub, t.Hub, strings.Join(t.Etcd, ","))
 			fmt.Fprintf(out, "try: cellsync status; cellsync cells (in another terminal, from this directory)\n")
 			errc := make(chan error, 1)
 			go func() { errc <- l.Run(ctx) }()
