@@ -95,7 +95,11 @@ type Local struct {
 // FindExample returns the repo-example directory in dir or the nearest of
 // its parents.
 func FindExample(dir string) (string, error) {
-	for d := dir; ; d = filepath.Dir(d) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("find repo-example: %w", err)
+	}
+	for d := abs; ; d = filepath.Dir(d) {
 		p := filepath.Join(d, "repo-example")
 		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
 			return p, nil
