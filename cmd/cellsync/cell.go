@@ -35,7 +35,9 @@ LRP instances, Tasks and Configs the hub assigns to it through containerd
 On SIGINT/SIGTERM it evacuates: it marks the cell evacuating, waits for the
 hub to move its LRPs, stops its containers and revokes the lease. With
 --detach it leaves the containers running for the next agent to adopt.
-etcd endpoints come from --etcd-endpoints or CELLSYNC_ETCD_ENDPOINTS.`,
+etcd endpoints come from --etcd-endpoints, CELLSYNC_ETCD_ENDPOINTS,
+CELLSYNC_CONFIG (a hub config file), or the endpoints a running
+` + "`cellsync up`" + ` recorded in ./cellsync-data: run next to it, a cell joins it.`,
 		Example: `  cellsync cell --name c1 --zone z1 --label env=prod --etcd-endpoints http://10.0.0.5:2379
   cellsync cell --name sim1 --runtime sim --capacity-memory 8192`,
 		Args: cobra.NoArgs,
