@@ -20,7 +20,7 @@ func TestCellCommand(t *testing.T) {
 	root.SetErr(&out)
 	root.SetArgs([]string{"cell", "--name", "extra", "--zone", "z2", "--label", "env=prod", "--label", "tier=edge",
 		"--capacity-memory", "1024", "--runtime", "sim", "--state-dir", t.TempDir(), "--log-level", "warn",
-		"--evacuation-timeout", "5s", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
+		"--evacuation-timeout", "1s", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
