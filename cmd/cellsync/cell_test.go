@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cellsync/cellsync/sync/hub"
+)
+
+func TestCellCommand(t *testing.T) {
+	u := startUp(t, "", "--runtime", "sim", "--cells", "1")
+	waitStatus(t, u.target, "one cell", func(st hub.Status) bool { return st.Synced && len(st.Cells) == 1 })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var out syncBuffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetErr(&out)
+	root.SetArgs([]string{"cell", "--name", "extra", "--zone", "z2", "--label", "env=prod", "--label", "tier=edge",
+		"--capacity-memory", "1024", "--runtime", "sim", "--state-dir", t.TempDir(), "--log-level", "warn",
+		"--evacuation-timeout", "1s", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
+	done := make(chan error, 1)
+	go func() { done <- root.ExecuteContext(ctx) }()
+
+	st := waitStatus(t, u.target, "the new cell takes work", func(st hub.Status) bool {
+		for _, c := range st.Cells {
+			if c.Name == "extra" && c.Running > 0 {
+				return st.Synced
+			}
+		}
+		return false
+	})
+	if len(st.Cells) != 2 {
+		t.Errorf("cells = %+v", st.Cells)
+	}
+	cells, err := run(t, "cells", "--etcd-endpoints", strings.Join(u.target.Etcd, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := fieldsOf(cells, "extra"); !strings.HasPrefix(f, "z2 env=prod,tier=edge ") || !strings.Contains(f, "/1024 ") {
+		t.Errorf("cells row of extra = %q", f)
+	}
+
+	cancel() // as SIGINT: the cell evacuates and deregisters
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("cell: %v\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("cell did not stop")
+	}
+	if !strings.Contains(out.String(), `cellsync cell: extra registered in zone "z2" with runtime sim`) {
+		t.Errorf("cell output:\n%s", out.String())
+	}
+	waitStatus(t, u.target, "the cell is gone", func(st hub.Status) bool { return len(st.Cells) == 1 })
+}
+
+func TestCellFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "no name", args: []string{"--runtime", "sim"}, wantErr: `required flag(s) "name" not set`},
+		{name: "no etcd", args: []string{"--name", "c1", "--runtime", "sim"}, wantErr: "pass --etcd-endpoints or set CELLSYNC_ETCD_ENDPOINTS"},
+		{name: "bad label", args: []string{"--name", "c1", "--label", "Bad Key=x"}, wantErr: "label"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("CELLSYNC_ETCD_ENDPOINTS", "")
+			t.Setenv("CELLSYNC_HUB", "")
+			out, err := run(t, append([]string{"cell", "--state-dir", t.TempDir()}, tt.args...)...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want %q\n%s", err, tt.wantErr, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/cellsync/cellsync/ops"
+)
+
+// targetFlags are the flags every operator command finds the hub with.
+type targetFlags struct {
+	hub     string
+	etcd    []string
+	config  string
+	dataDir string
+}
+
+func (f *targetFlags) add(fl *pflag.FlagSet) {
+	fl.StringVar(&f.hub, "hub", "", "hub URL, e.g. http://localhost:9090 (env "+ops.EnvHub+")")
+	fl.StringSliceVar(&f.etcd, "etcd-endpoints", nil, "etcd endpoints (env "+ops.EnvEtcd+")")
+	fl.StringVar(&f.config, "config", "", "hub config file to read the endpoints from (env "+ops.EnvConfig+")")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data dir of a running `cellsync up`, whose endpoints it recorded (default ./cellsync-data)")
+}
+
+func (f *targetFlags) resolve() (ops.Target, error) {
+	return ops.Resolve(ops.Lookup{Hub: f.hub, Etcd: f.etcd, ConfigPath: f.config, DataDir: f.dataDir, Getenv: os.Getenv})
+}
+
+func newStatus() *cobra.Command {
+	var (
+		target targetFlags
+		format string
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the hub's status: workloads, cells, errors and conflicts",
+		Long: `status prints, per workload, the instances desired, placed, running and
+crashed; per cell whether it has applied the hub's last write (COMMIT current
+or behind); then unplaceable instances, file errors and conflicts.
+
+It asks the hub (GET /status). With only etcd endpoints it reads the copy
+the hub keeps in etcd, written whenever the hub is settled. The hub is
+found from --hub/--etcd-endpoints, then CELLSYNC_HUB/CELLSYNC_ETCD_ENDPOINTS,
+then --config (or CELLSYNC_CONFIG), then the endpoints a running
+` + "`cellsync up`" + ` recorded in its data dir, then http://localhost:9090.`,
+		Example: `  cellsync status
+  cellsync status -o json --hub http://10.0.0.5:9090`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ops.CheckFormat(format); err != nil {
+				return err
+			}
+			t, err := target.resolve()
+			if err != nil {
+				return err
+			}
+			st, err := ops.FetchStatus(cmd.Context(), t)
+			if err != nil {
+				return err
+			}
+			return ops.RenderStatus(cmd.OutOrStdout(), st, format)
+		},
+	}
+	target.add(cmd.Flags())
+	cmd.Flags().StringVarP(&format, "output", "o", ops.FormatTable, "output format: table, json or yaml")
+	return cmd
+}

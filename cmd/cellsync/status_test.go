@@ -1,0 +1,72 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cellsync/cellsync/sync/hub"
+)
+
+func TestStatus(t *testing.T) {
+	u := startUp(t, "", "--runtime", "sim")
+	waitStatus(t, u.target, "repo-example rolled out", rolledOut)
+	etcd := strings.Join(u.target.Etcd, ",")
+
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    []string
+		wantErr string
+	}{
+		{name: "hub flag", args: []string{"--hub", u.target.Hub}, want: []string{
+			", synced\n", "WORKLOAD                    CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED\n",
+			"Task/migrate-db             0      1        0       0        0        COMPLETED  0\n",
+			"CELL    ZONE  STATE  COMMIT   WORKLOADS  RUNNING  CRASHED\n", "cell-1  z1    ready  current"}},
+		{name: "up file", args: []string{"--data-dir", u.dataDir}, want: []string{"LRP/worker "}},
+		{name: "env", env: map[string]string{"CELLSYNC_HUB": u.target.Hub}, want: []string{"LRP/worker "}},
+		{name: "etcd only", args: []string{"--etcd-endpoints", etcd}, want: []string{"SelectorSyncSet/node-agent  3      3        3       3"}},
+		{name: "yaml", args: []string{"--hub", u.target.Hub, "-o", "yaml"}, want: []string{"synced: true\n", "  id: LRP/web\n"}},
+		{name: "no hub", args: []string{"--hub", "http://127.0.0.1:1"}, wantErr: "no hub at http://127.0.0.1:1 (from flags)"},
+		{name: "bad format", args: []string{"-o", "xml"}, wantErr: `output format "xml": use table, json or yaml`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out string
+			var err error
+			// The etcd copy is written once the hub has settled: poll.
+			eventually(t, "status answers", 10*time.Second, func() bool {
+				out, err = run(t, append([]string{"status"}, tt.args...)...)
+				return err == nil || tt.wantErr != ""
+			})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+
+	out, err := run(t, "status", "--hub", u.target.Hub, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st hub.Status
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, out)
+	}
+	if !rolledOut(st) {
+		t.Errorf("status -o json = %+v", st)
+	}
+}
