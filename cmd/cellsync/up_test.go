@@ -3,8 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
+	"github.com/cellsync/cellsync/cell/runtime/containerd/ctrdtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -342,61 +341,16 @@ func TestUpContainerd(t *testing.T) {
 // CELLSYNC_REQUIRE_CONTAINERD=1.
 func startContainerd(t *testing.T) string {
 	t.Helper()
-	var reason string
-	if os.Geteuid() != 0 {
-		reason = "needs root"
-	}
-	for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			reason = bin + " is not installed"
-		}
-	}
-	if _, err := os.Stat(ops.DefaultBusybox); err != nil {
-		reason = "busybox-static is not installed"
-	}
-	if reason != "" {
-		if os.Getenv("CELLSYNC_REQUIRE_CONTAINERD") == "1" {
-			t.Fatalf("CELLSYNC_REQUIRE_CONTAINERD=1 but %s", reason)
+	if reason := ctrdtest.Missing(); reason != "" {
+		if ctrdtest.Required() {
+			t.Fatalf("%s=1 but %s", ctrdtest.RequireEnv, reason)
 		}
 		t.Skip(reason)
 	}
-	dir, err := os.MkdirTemp("", "csup-") // short: socket paths are limited
+	d, err := ctrdtest.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(dir, "c.sock")
-	conf := fmt.Sprintf("version = 2\nroot = %q\nstate = %q\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = %q\n[ttrpc]\n  address = %q\n",
-		filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var log syncBuffer
-	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		os.RemoveAll(dir)
-	})
-	eventually(t, "containerd serves", 30*time.Second, func() bool {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("containerd exited: %v\n%s", err, log.String())
-		default:
-		}
-		_, err := os.Stat(sock)
-		return !errors.Is(err, os.ErrNotExist)
-	})
-	return sock
+	t.Cleanup(d.Stop)
+	return d.Socket
 }

@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/cellsync/cellsync/cell/runtime/containerd/ctrdtest"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -40,24 +40,9 @@ func TestMain(m *testing.M) {
 }
 
 func runMain(m *testing.M) int {
-	require := os.Getenv("CELLSYNC_REQUIRE_CONTAINERD") == "1"
-	var reason string
-	switch {
-	case os.Geteuid() != 0:
-		reason = "containerd tests need root"
-	default:
-		for _, bin := range []string{"containerd", "containerd-shim-runc-v2", "runc"} {
-			if _, err := exec.LookPath(bin); err != nil {
-				reason = bin + " is not installed"
-			}
-		}
-		if _, err := os.Stat("/bin/busybox"); err != nil {
-			reason = "/bin/busybox (busybox-static) is not installed"
-		}
-	}
-	if reason != "" {
-		if require {
-			fmt.Fprintf(os.Stderr, "CELLSYNC_REQUIRE_CONTAINERD=1 but %s\n", reason)
+	if reason := ctrdtest.Missing(); reason != "" {
+		if ctrdtest.Required() {
+			fmt.Fprintf(os.Stderr, "%s=1 but %s\n", ctrdtest.RequireEnv, reason)
 			return 1
 		}
 		daemon.skip = reason
@@ -72,93 +57,44 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
-// startContainerd runs a private containerd in a temporary directory and
-// imports the busybox image into it.
+// startContainerd runs a private containerd and imports the busybox image
+// into it.
 func startContainerd() (func(), error) {
-	dir, err := os.MkdirTemp("", "csctr-")
-	if err != nil {
-		return nil, err
-	}
-	sock := filepath.Join(dir, "c.sock")
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), sock, sock+".ttrpc")
-	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	logf, err := os.Create(filepath.Join(dir, "containerd.log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command("containerd", "--config", filepath.Join(dir, "config.toml"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		logf.Close()
-		os.RemoveAll(dir)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var rt *ctrd.Runtime
-	for rt == nil {
-		select {
-		case err := <-exited:
-			b, _ := os.ReadFile(filepath.Join(dir, "containerd.log"))
-			return nil, fmt.Errorf("containerd exited: %v\n%s", err, b)
-		case <-ctx.Done():
-			stop()
-			return nil, fmt.Errorf("containerd not ready: %w", ctx.Err())
-		case <-tick.C:
-		}
-		if _, err := os.Stat(sock); err == nil {
-			rt, err = ctrd.New(ctx, ctrd.Config{Address: sock, StateDir: filepath.Join(dir, "import")})
-			if err != nil {
-				rt = nil
-			}
-		}
+	d, err := ctrdtest.Start(ctx)
+	if err != nil {
+		return nil, err
+	}
+	importDir := filepath.Join(d.Dir, "import")
+	rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket, StateDir: importDir})
+	if err != nil {
+		d.Stop()
+		return nil, err
 	}
 	defer rt.Close()
 	var buf bytes.Buffer
-	if err := imagebuild.Busybox(&buf, image, "/bin/busybox"); err != nil {
-		stop()
+	if err := imagebuild.Busybox(&buf, image, ctrdtest.Busybox); err != nil {
+		d.Stop()
 		return nil, err
 	}
 	if _, err := rt.Import(ctx, &buf); err != nil {
-		stop()
+		d.Stop()
 		return nil, err
 	}
-	daemon.address = sock
+	daemon.address = d.Socket
 	return func() {
 		// Remove what tests left, so no shim outlives the daemon.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if rt, err := ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(dir, "import"), StopGrace: 100 * time.Millisecond}); err == nil {
+		if rt, err := ctrd.New(cctx, ctrd.Config{Address: d.Socket, StateDir: importDir, StopGrace: 100 * time.Millisecond}); err == nil {
 			cs, _ := rt.List(cctx)
 			for _, c := range cs {
 				_ = rt.Stop(cctx, c.ID)
 			}
 			rt.Close()
 		}
-		stop()
+		d.Stop()
 	}, nil
 }
 
