@@ -3,14 +3,20 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cellsync/cellsync/cell"
 	ctrd "github.com/cellsync/cellsync/cell/runtime/containerd"
 	"github.com/cellsync/cellsync/cell/runtime/sim"
+	"github.com/cellsync/cellsync/internal/httpserve"
+	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/ops"
 	"github.com/cellsync/cellsync/store"
@@ -18,12 +24,13 @@ import (
 
 func newCell() *cobra.Command {
 	var (
-		cfg       cell.Config
-		endpoints []string
-		runtime   string
-		socket    string
-		detach    bool
-		logLevel  slog.Level
+		cfg         cell.Config
+		endpoints   []string
+		runtime     string
+		socket      string
+		detach      bool
+		metricsAddr string
+		logLevel    slog.Level
 	)
 	cmd := &cobra.Command{
 		Use:   "cell",
@@ -80,12 +87,25 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			default:
 				return fmt.Errorf("--runtime %q: use containerd or sim", runtime)
 			}
-			agent, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt, Logger: log})
+			reg := metrics.NewRegistry()
+			agent, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt, Logger: log, Registerer: reg})
 			if err != nil {
 				return err
 			}
+			g, gctx := errgroup.WithContext(ctx)
+			if metricsAddr != "" {
+				ln, err := net.Listen("tcp", metricsAddr)
+				if err != nil {
+					return fmt.Errorf("listen for metrics on %s: %w (pass --metrics \"\" to turn it off)", metricsAddr, err)
+				}
+				mux := http.NewServeMux()
+				mux.Handle("GET /metrics", metrics.Handler(reg))
+				g.Go(func() error { return httpserve.Serve(gctx, ln, mux) })
+				fmt.Fprintf(cmd.ErrOrStderr(), "cellsync cell: metrics on http://%s/metrics\n", ln.Addr())
+			}
+			g.Go(func() error { return agent.Run(gctx) })
 			errc := make(chan error, 1)
-			go func() { errc <- agent.Run(ctx) }()
+			go func() { errc <- g.Wait() }()
 			select {
 			case <-agent.Registered():
 				fmt.Fprintf(cmd.ErrOrStderr(), "cellsync cell: %s registered in zone %q with runtime %s\n", cfg.Name, cfg.Zone, rt.Name())
@@ -110,6 +130,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 	fl.StringVar(&runtime, "runtime", ops.RuntimeContainerd, "container runtime: containerd or sim")
 	fl.StringVar(&socket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fl.StringVar(&metricsAddr, "metrics", ":9100", "address of the cell's /metrics; empty turns it off")
 	cfg.Version = "dev"
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +22,7 @@ func TestCellCommand(t *testing.T) {
 	root.SetErr(&out)
 	root.SetArgs([]string{"cell", "--name", "extra", "--zone", "z2", "--label", "env=prod", "--label", "tier=edge",
 		"--capacity-memory", "1024", "--runtime", "sim", "--state-dir", t.TempDir(), "--log-level", "warn",
-		"--evacuation-timeout", "1s", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
+		"--evacuation-timeout", "1s", "--metrics", "127.0.0.1:0", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
@@ -34,6 +36,18 @@ func TestCellCommand(t *testing.T) {
 	})
 	if len(st.Cells) != 2 {
 		t.Errorf("cells = %+v", st.Cells)
+	}
+	// The agent's own /metrics, announced on its output.
+	_, rest, _ := strings.Cut(out.String(), "metrics on ")
+	url, _, _ := strings.Cut(rest, "\n")
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %q: %v\n%s", url, err, out.String())
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "cellsync_cell_containers") {
+		t.Errorf("%s lacks the cell's metrics:\n%.500s", url, body)
 	}
 	cells, err := run(t, "cells", "--etcd-endpoints", strings.Join(u.target.Etcd, ","))
 	if err != nil {

@@ -11,12 +11,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/internal/httpserve"
 	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
@@ -202,12 +202,12 @@ func (s *Server) Run(ctx context.Context) error {
 		if s.webhookLn == nil {
 			mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
 		}
-		g.Go(func() error { return serve(ctx, s.metricsLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux) })
 	}
 	if s.webhookLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
-		g.Go(func() error { return serve(ctx, s.webhookLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux) })
 	}
 	if path := s.opts.ConfigPath; path != "" {
 		g.Go(func() error {
@@ -221,22 +221,6 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	return g.Wait()
-}
-
-func serve(ctx context.Context, ln net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
-	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-		<-errc
-		return nil
-	}
 }
 
 func (s *Server) close() {
