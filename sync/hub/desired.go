@@ -34,6 +34,8 @@ type workload struct {
 	bodies map[string][]byte
 	// configs names the top-level Configs the workload's processes mount.
 	configs []string
+	// src is where the workload is defined, for errors.
+	src model.Source
 	// LRP and Task placement inputs.
 	needs     model.Resources
 	instances int
@@ -71,7 +73,7 @@ func indexes(n int32) []int32 {
 // selector compiler (cached by expression by the caller).
 func compileWorkload(o model.Object, commit string, compile func(string) (*selectors.Selector, error), topConfigs map[string]bool) (*workload, error) {
 	h := o.Head()
-	w := &workload{id: workloadID(h.Kind, h.Metadata.Name), kind: h.Kind, name: h.Metadata.Name, commit: commit, bodies: map[string][]byte{}}
+	w := &workload{id: workloadID(h.Kind, h.Metadata.Name), kind: h.Kind, name: h.Metadata.Name, commit: commit, src: h.Source, bodies: map[string][]byte{}}
 	add := func(obj model.Object, idx []int32) error {
 		body, hash, err := model.EncodeObject(cellBody(obj))
 		if err != nil {
@@ -141,4 +143,34 @@ func compileWorkload(o model.Object, commit string, compile func(string) (*selec
 	}
 	w.fingerprint = fp
 	return w, nil
+}
+
+// unplaceable returns an error when no registered cell that the LRP's
+// selector matches could hold one instance even if it ran nothing else, or
+// nil. With no cells registered it cannot tell, and returns nil.
+func unplaceable(w *workload, cells map[string]model.Cell) error {
+	if w.kind != model.KindLRP || w.instances == 0 || len(cells) == 0 {
+		return nil
+	}
+	matching := 0
+	var largest model.Capacity
+	for _, c := range cells {
+		if ok, _ := w.selector.Match(&c); !ok || c.State == model.CellEvacuating {
+			continue
+		}
+		matching++
+		if c.Capacity.MemoryMB >= w.needs.MemoryMB && c.Capacity.DiskMB >= w.needs.DiskMB && c.Capacity.Containers >= 1 {
+			return nil
+		}
+		if c.Capacity.MemoryMB > largest.MemoryMB {
+			largest = c.Capacity
+		}
+	}
+	msg := fmt.Sprintf("the selector matches none of the %d ready cells", len(cells))
+	if matching > 0 {
+		msg = fmt.Sprintf("no matching cell can hold an instance: it needs %d MB memory and %d MB disk, the largest of the %d matching cells has %d MB and %d MB",
+			w.needs.MemoryMB, w.needs.DiskMB, matching, largest.MemoryMB, largest.DiskMB)
+	}
+	return &model.Error{File: w.src.File, Doc: w.src.Doc, Line: w.src.Line, Field: "spec",
+		Msg: fmt.Sprintf("LRP %s: %s; keeping the running version", w.name, msg)}
 }

@@ -52,6 +52,15 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 			next[id] = prev
 			continue
 		}
+		if prev, ok := t.workloads[id]; ok {
+			// An edit that no cell could run would stop what runs now: keep
+			// the running version, as for any other bad change.
+			if err := unplaceable(w, t.cells); err != nil {
+				errs[id] = err
+				next[id] = prev
+				continue
+			}
+		}
 		next[id] = w
 	}
 	// Identical resources in several workloads share one body: write each

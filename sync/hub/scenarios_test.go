@@ -326,3 +326,45 @@ func TestNoDuplicateTaskAcrossRestartMidFanOut(t *testing.T) {
 		}
 	}
 }
+
+func TestUnplaceableEditKeepsRunningVersion(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	f.putCell("c2", "z2", nil)
+	lrp := func(name, memory, selector string) string {
+		return fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: %s}\nspec: {image: busybox, instances: 2, selector: '%s', resources: {memoryMB: %s, diskMB: 10}}", name, selector, memory)
+	}
+	f.commit("1", lrp("w", "100", ""))
+	before := f.settled("1")
+	if placed := before["c1"]["LRP/w"] + before["c2"]["LRP/w"]; placed == "" {
+		t.Fatalf("w not placed: %v", before)
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"more memory than any cell", lrp("w", "999999", ""), "no matching cell can hold an instance: it needs 999999 MB memory"},
+		{"selector matching no cell", lrp("w", "100", `cell.zone == "z9"`), "the selector matches none of the 2 ready cells"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			commit := fmt.Sprint(i + 2)
+			f.commit(commit, tt.yaml+"\n---\n"+lrp("fresh", "999999", ""))
+			got := f.settled(commit)
+			for _, cell := range []string{"c1", "c2"} {
+				if got[cell]["LRP/w"] != before[cell]["LRP/w"] {
+					t.Errorf("%s: w = %q, was %q: the running version must stay", cell, got[cell]["LRP/w"], before[cell]["LRP/w"])
+				}
+			}
+			st := f.hub.Status()
+			if !strings.Contains(strings.Join(st.Errors, "\n"), tt.want) {
+				t.Errorf("status errors %q lack %q", st.Errors, tt.want)
+			}
+			// A new LRP that cannot be placed is only unplaced: nothing runs yet.
+			for _, w := range st.Workloads {
+				if w.ID == "LRP/fresh" && (len(w.Unplaced) != 2 || !strings.Contains(w.Unplaced[0], "needs 999999 MB")) {
+					t.Errorf("fresh = %+v, want two unplaced instances with a reason", w)
+				}
+			}
+		})
+	}
+}
