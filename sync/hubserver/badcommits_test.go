@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-git/v5"
-
 	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
@@ -22,13 +20,7 @@ import (
 // every workload. After each, the hub reports the problem with its file and
 // line, and every stored assignment is exactly what it was.
 func TestBadCommitsRemoveNothing(t *testing.T) {
-	repoDir := t.TempDir()
-	if _, err := git.PlainInitWithOptions(repoDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
-		t.Fatal(err)
-	}
-	copyTree(t, "../../repo-example", repoDir)
-	good := commitAll(t, repoDir, "example")
-
+	repoDir, good := exampleRepo(t)
 	cfg := config.Default()
 	cfg.Git.URL = repoDir
 	cfg.DataDir = t.TempDir()
@@ -36,30 +28,11 @@ func TestBadCommitsRemoveNothing(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-	var ops []store.Op
-	for _, c := range []model.Cell{
-		{Name: "a", Zone: "z1", Labels: map[string]string{"env": "prod"}, Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}},
-		{Name: "b", Zone: "z2", Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}},
-	} {
-		v, _ := store.Encode(c)
-		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
-	}
-	if _, err := srv.Store().Write(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
+	srv := runProcess(t, hubserver.Options{Config: cfg})
+	registerCells(t, srv,
+		model.Cell{Name: "a", Zone: "z1", Labels: map[string]string{"env": "prod"}, Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}},
+		model.Cell{Name: "b", Zone: "z2", Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}})
+	ctx := context.Background()
 	waitHub := func(what string, cond func(hub.Status) bool) hub.Status {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)

@@ -60,14 +60,53 @@ func commitAll(t *testing.T, dir, msg string) string {
 	return h.String()
 }
 
-func TestHubProcessEndToEnd(t *testing.T) {
-	repoDir := t.TempDir()
-	if _, err := git.PlainInitWithOptions(repoDir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
+// exampleRepo makes a Git repository holding repo-example and returns its
+// directory and first commit.
+func exampleRepo(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, "../../repo-example", repoDir)
-	first := commitAll(t, repoDir, "example")
+	copyTree(t, "../../repo-example", dir)
+	return dir, commitAll(t, dir, "example")
+}
 
+// runProcess starts and runs a hub process until the test ends.
+func runProcess(t *testing.T, opts hubserver.Options) *hubserver.Server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := hubserver.Start(ctx, opts)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	})
+	return srv
+}
+
+// registerCells writes cell records as cell agents would.
+func registerCells(t *testing.T, srv *hubserver.Server, cells ...model.Cell) {
+	t.Helper()
+	var ops []store.Op
+	for _, c := range cells {
+		v, _ := store.Encode(c)
+		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
+	}
+	if _, err := srv.Store().Write(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestHubProcessEndToEnd(t *testing.T) {
+	repoDir, first := exampleRepo(t)
 	cfg := config.Default()
 	cfg.Git.URL = repoDir
 	cfg.DataDir = t.TempDir()
@@ -84,30 +123,13 @@ func TestHubProcessEndToEnd(t *testing.T) {
 		}
 	}
 	writeConfig("{fanout: 8, apply: 32, convergence: 2}")
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := hubserver.Start(ctx, hubserver.Options{Config: cfg, ConfigPath: cfgPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-	}()
-
-	var ops []store.Op
+	srv := runProcess(t, hubserver.Options{Config: cfg, ConfigPath: cfgPath})
+	var cells []model.Cell
 	for i, zone := range []string{"z1", "z2", "z1"} {
-		c := model.Cell{Name: fmt.Sprintf("cell-%d", i), Zone: zone, Labels: map[string]string{"env": "prod"},
-			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}}
-		v, _ := store.Encode(c)
-		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
+		cells = append(cells, model.Cell{Name: fmt.Sprintf("cell-%d", i), Zone: zone, Labels: map[string]string{"env": "prod"},
+			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}})
 	}
-	if _, err := srv.Store().Write(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
+	registerCells(t, srv, cells...)
 
 	status := func() hub.Status {
 		resp, err := http.Get("http://" + srv.MetricsAddr() + "/status")
