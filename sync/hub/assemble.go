@@ -49,6 +49,7 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 		return nil
 	}
 	ops, next := h.assemble(t, cell)
+	commit := t.commit
 	if len(ops) > 0 {
 		t.inflight[cell] = true
 	}
@@ -57,14 +58,14 @@ func (h *Hub) applyCell(ctx context.Context, t *term, cell string) error {
 		return nil
 	}
 	t.writer.Submit(ctx, ops, func(res store.WriteResult, err error) {
-		h.writeDone(t, cell, ops, next, res, err, start)
+		h.writeDone(t, cell, commit, ops, next, res, err, start)
 	})
 	return nil
 }
 
 // writeDone records the outcome of one cell's write and queues the cell
 // again when it changed meanwhile, lost a compare-and-swap, or failed.
-func (h *Hub) writeDone(t *term, cell string, ops []store.Op, next map[string]model.Assignment, res store.WriteResult, err error, start time.Time) {
+func (h *Hub) writeDone(t *term, cell, commit string, ops []store.Op, next map[string]model.Assignment, res store.WriteResult, err error, start time.Time) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(t.inflight, cell)
@@ -115,6 +116,7 @@ func (h *Hub) writeDone(t *term, cell string, ops []store.Op, next map[string]mo
 		srcs[src] = storedAssignment{a: next[src], rev: res.Revisions[i]}
 	}
 	t.written[cell] = res.Revision
+	t.writtenCommit[cell] = commit
 	if m := h.deps.Metrics; m != nil {
 		m.ApplyDuration.Observe(time.Since(start).Seconds())
 		m.ObserveEtcd("txn", time.Since(start))

@@ -39,6 +39,7 @@ func (h *Hub) restartInstance(ctx context.Context, t *term, key string) error {
 	cell, id, _ := strings.Cut(strings.TrimPrefix(key, convergeRestartKey), "/")
 	h.mu.Lock()
 	ops, next, err := h.restartOps(t, cell, id, key)
+	commit := t.commit
 	if len(ops) > 0 {
 		t.inflight[cell] = true
 	}
@@ -50,7 +51,7 @@ func (h *Hub) restartInstance(ctx context.Context, t *term, key string) error {
 	h.log.Info("restarting crashed instance", "cell", cell, "instance", id)
 	// Submitted without the lock: the writer calls back into writeDone.
 	t.writer.Submit(ctx, ops, func(res store.WriteResult, err error) {
-		h.writeDone(t, cell, ops, next, res, err, start)
+		h.writeDone(t, cell, commit, ops, next, res, err, start)
 	})
 	return nil
 }

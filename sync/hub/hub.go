@@ -129,8 +129,11 @@ type term struct {
 	intents map[string]map[string][]model.Item
 	// stored[cell][source] mirrors the assignments in etcd.
 	stored map[string]map[string]storedAssignment
-	// written[cell] is the revision of the hub's last write to the cell.
-	written map[string]int64
+	// written[cell] is the revision of the hub's last write to the cell, and
+	// writtenCommit[cell] the commit it came from; appliedCommit[cell] is
+	// the newest commit whose writes the cell has reported applied.
+	written                      map[string]int64
+	writtenCommit, appliedCommit map[string]string
 	// inflight cells have a write with the writer; dirty ones changed
 	// meanwhile and are assembled again when it lands.
 	inflight, dirty map[string]bool
@@ -313,6 +316,8 @@ func (h *Hub) lead(ctx context.Context) error {
 		intents:        map[string]map[string][]model.Item{},
 		stored:         map[string]map[string]storedAssignment{},
 		written:        map[string]int64{},
+		writtenCommit:  map[string]string{},
+		appliedCommit:  map[string]string{},
 		inflight:       map[string]bool{},
 		dirty:          map[string]bool{},
 		tasks:          map[string]taskEntry{},

@@ -368,3 +368,42 @@ func TestUnplaceableEditKeepsRunningVersion(t *testing.T) {
 		})
 	}
 }
+
+func TestStatusReportsEachCellsAppliedCommit(t *testing.T) {
+	f := newFixture(t)
+	f.putCell("c1", "z1", nil)
+	report := func(rev int64) {
+		v, _ := store.Encode(model.CellReport{AppliedRevision: rev})
+		if _, err := f.c.Write(f.ctx, []store.Op{{Key: store.ActualKey("c1", model.ReportID), Value: v}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cellStatus := func() hub.CellStatus {
+		for _, c := range f.hub.Status().Cells {
+			if c.Name == "c1" {
+				return c
+			}
+		}
+		return hub.CellStatus{}
+	}
+	f.commit("1", set("s", "Sync", "", "a=1"))
+	f.settled("1")
+	kv, _, _ := f.c.Get(f.ctx, store.DesiredKey("c1", "SelectorSyncSet/s"))
+	report(kv.ModRevision)
+	f.eventually("c1 applied commit 1", func() (bool, string) {
+		c := cellStatus()
+		return c.Applied && c.Commit == "1", fmt.Sprintf("%+v", c)
+	})
+
+	f.commit("2", set("s", "Sync", "", "a=2"))
+	f.settled("2")
+	if c := cellStatus(); c.Applied || c.Commit != "1" {
+		t.Errorf("before c1 reports commit 2: %+v, want not applied, still at commit 1", c)
+	}
+	kv, _, _ = f.c.Get(f.ctx, store.DesiredKey("c1", "SelectorSyncSet/s"))
+	report(kv.ModRevision)
+	f.eventually("c1 applied commit 2", func() (bool, string) {
+		c := cellStatus()
+		return c.Applied && c.Commit == "2", fmt.Sprintf("%+v", c)
+	})
+}

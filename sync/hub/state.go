@@ -339,6 +339,9 @@ func (h *Hub) actualEvent(t *term, ev store.Event) {
 		var r model.CellReport
 		if store.Decode(ev.KV, &r) == nil {
 			t.reports[cell] = r
+			if r.AppliedRevision >= t.written[cell] {
+				t.appliedCommit[cell] = t.writtenCommit[cell]
+			}
 		}
 		return
 	}

@@ -59,10 +59,14 @@ type CellStatus struct {
 	Zone  string `json:"zone,omitempty"`
 	State string `json:"state,omitempty"`
 	// Applied is true when the cell has reconciled the hub's last write to it.
-	Applied  bool `json:"applied"`
-	Running  int  `json:"running"`
-	Crashed  int  `json:"crashed"`
-	Assigned int  `json:"assigned"`
+	Applied bool `json:"applied"`
+	// Commit is the newest commit the cell runs all of: the hub's commit
+	// when Applied, else the commit of the last write it reported applied
+	// ("" when it has reported none since this hub started leading).
+	Commit   string `json:"commit,omitempty"`
+	Running  int    `json:"running"`
+	Crashed  int    `json:"crashed"`
+	Assigned int    `json:"assigned"`
 }
 
 // Status returns a snapshot of the hub's view.
@@ -100,6 +104,10 @@ func (h *Hub) Status() Status {
 		}
 		r, reported := t.reports[cell]
 		cs.Applied = reported && r.AppliedRevision >= t.written[cell]
+		cs.Commit = t.appliedCommit[cell]
+		if cs.Applied {
+			cs.Commit = t.commit
+		}
 		st.Cells = append(st.Cells, cs)
 	}
 	// One pass over the intents counts every workload's cells and placed
