@@ -149,9 +149,14 @@ func RenderStatus(w io.Writer, st hub.Status, format string) error {
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CELL\tZONE\tSTATE\tCOMMIT\tWORKLOADS\tRUNNING\tCRASHED")
 	for _, c := range st.Cells {
+		// A cell is current when it runs everything of the hub's commit;
+		// a lagging one shows the commit it last ran all of.
 		lag := "current"
 		if !c.Applied {
 			lag = "behind"
+			if c.Commit != "" {
+				lag += " (at " + short(c.Commit) + ")"
+			}
 		}
 		state := c.State
 		if state == "" {
