@@ -88,6 +88,16 @@ type Etcd struct {
 	Endpoints []string `yaml:"endpoints"`
 	// DialTimeout bounds connecting to etcd. A Go duration. Default 5s.
 	DialTimeout time.Duration `yaml:"dialTimeout"`
+	// CAFile, CertFile and KeyFile, when set, make the hub talk to etcd with
+	// mutual TLS (PEM files; `cellsync certs` makes a development set).
+	// Default empty: plain text.
+	CAFile   string `yaml:"caFile"`
+	CertFile string `yaml:"certFile"`
+	KeyFile  string `yaml:"keyFile"`
+	// ServerCertFile and ServerKeyFile make the embedded etcd serve TLS and
+	// require client certificates signed by CAFile. Only without endpoints.
+	ServerCertFile string `yaml:"serverCertFile"`
+	ServerKeyFile  string `yaml:"serverKeyFile"`
 }
 
 // Listen holds listen addresses, host:port as for net.Listen; an empty

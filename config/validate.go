@@ -95,6 +95,20 @@ func (h *Hub) Validate() error {
 		v.endpoint(fmt.Sprintf("etcd.endpoints[%d]", i), ep)
 	}
 	v.positive("etcd.dialTimeout", h.Etcd.DialTimeout)
+	e := h.Etcd
+	if (e.CAFile != "" || e.CertFile != "" || e.KeyFile != "") && (e.CAFile == "" || e.CertFile == "" || e.KeyFile == "") {
+		v.fail("etcd", "mutual TLS needs caFile, certFile and keyFile together")
+	}
+	if e.ServerCertFile != "" || e.ServerKeyFile != "" {
+		switch {
+		case len(e.Endpoints) > 0:
+			v.fail("etcd.serverCertFile", "configures the embedded etcd, which runs only without endpoints")
+		case e.ServerCertFile == "" || e.ServerKeyFile == "":
+			v.fail("etcd.serverCertFile", "needs serverKeyFile with it")
+		case e.CAFile == "":
+			v.fail("etcd.serverCertFile", "needs caFile, certFile and keyFile: the embedded etcd requires client certificates")
+		}
+	}
 
 	v.workers("workers.fanout", h.Workers.Fanout)
 	v.workers("workers.apply", h.Workers.Apply)

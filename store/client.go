@@ -37,6 +37,8 @@ type Config struct {
 	MaxTxnOps int
 	// MaxTxnBytes caps the payload of one transaction; default 1 MiB.
 	MaxTxnBytes int
+	// TLS, when set, connects with mutual TLS: endpoints are https://.
+	TLS TLSFiles
 }
 
 // Client is a typed etcd client. It is safe for concurrent use.
@@ -60,12 +62,20 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.MaxTxnBytes <= 0 {
 		cfg.MaxTxnBytes = DefaultMaxTxnBytes
 	}
-	c, err := clientv3.New(clientv3.Config{
+	ccfg := clientv3.Config{
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		Context:     ctx,
 		Logger:      zap.NewNop(),
-	})
+	}
+	if cfg.TLS.Enabled() {
+		tc, err := cfg.TLS.clientConfig()
+		if err != nil {
+			return nil, err
+		}
+		ccfg.TLS = tc
+	}
+	c, err := clientv3.New(ccfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
@@ -22,11 +23,15 @@ type EmbedConfig struct {
 	// MaxTxnOps is the server's limit of operations per transaction;
 	// default 1024 (etcd's own default is 128, which external clusters keep).
 	MaxTxnOps uint
+	// TLS, when set, serves clients over TLS with its Cert and Key and
+	// requires a client certificate signed by its CA (mutual TLS).
+	TLS TLSFiles
 }
 
 // Embedded is a single-member etcd server running in this process.
 type Embedded struct {
-	etcd *embed.Etcd
+	etcd   *embed.Etcd
+	scheme string
 }
 
 // StartEmbedded starts an etcd server in cfg.Dir and waits until it serves.
@@ -36,6 +41,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	}
 	if cfg.ClientURL == "" {
 		cfg.ClientURL = "http://127.0.0.1:0"
+		if cfg.TLS.Enabled() {
+			cfg.ClientURL = "https://127.0.0.1:0"
+		}
 	}
 	if cfg.StartTimeout == 0 {
 		cfg.StartTimeout = 30 * time.Second
@@ -56,6 +64,12 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	ec.Dir = cfg.Dir
 	ec.ListenClientUrls = []url.URL{*curl}
 	ec.AdvertiseClientUrls = []url.URL{*curl}
+	if cfg.TLS.Enabled() {
+		if curl.Scheme != "https" {
+			return nil, fmt.Errorf("embedded etcd: TLS needs an https client URL, got %q", cfg.ClientURL)
+		}
+		ec.ClientTLSInfo = transport.TLSInfo{CertFile: cfg.TLS.Cert, KeyFile: cfg.TLS.Key, TrustedCAFile: cfg.TLS.CA, ClientCertAuth: true}
+	}
 	ec.ListenPeerUrls = []url.URL{*purl}
 	ec.AdvertisePeerUrls = []url.URL{*apurl}
 	ec.InitialCluster = ec.Name + "=" + apurl.String()
@@ -74,11 +88,12 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
 	}
+	scheme := curl.Scheme
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Embedded{etcd: e}, nil
+		return &Embedded{etcd: e, scheme: scheme}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.Dir, err)
@@ -95,7 +110,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 func (e *Embedded) Endpoints() []string {
 	out := make([]string, 0, len(e.etcd.Clients))
 	for _, l := range e.etcd.Clients {
-		out = append(out, "http://"+l.Addr().String())
+		out = append(out, e.scheme+"://"+l.Addr().String())
 	}
 	return out
 }

@@ -30,6 +30,7 @@ func newCell() *cobra.Command {
 		socket      string
 		detach      bool
 		metricsAddr string
+		tlsFiles    store.TLSFiles
 		logLevel    slog.Level
 	)
 	cmd := &cobra.Command{
@@ -68,7 +69,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 			ctx := cmd.Context()
-			st, err := store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second})
+			st, err := store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsFiles})
 			if err != nil {
 				return fmt.Errorf("%w: is etcd running there? (the hub's etcd: see `cellsync hub`)", err)
 			}
@@ -131,6 +132,9 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 	fl.StringVar(&socket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fl.StringVar(&metricsAddr, "metrics", ":9100", "address of the cell's /metrics; empty turns it off")
+	fl.StringVar(&tlsFiles.CA, "etcd-ca", "", "CA file for mutual TLS with etcd (see cellsync certs)")
+	fl.StringVar(&tlsFiles.Cert, "etcd-cert", "", "this cell's client certificate for etcd")
+	fl.StringVar(&tlsFiles.Key, "etcd-key", "", "this cell's client key for etcd")
 	cfg.Version = "dev"
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

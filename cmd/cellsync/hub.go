@@ -55,6 +55,11 @@ Metrics and GET /status are served on listen.metrics (default :9090).`,
 			if flags.Changed("workers") {
 				f.Workers = workers
 			}
+			for flag, field := range map[string]*string{"etcd-ca": &f.Etcd.CAFile, "etcd-cert": &f.Etcd.CertFile, "etcd-key": &f.Etcd.KeyFile} {
+				if flags.Changed(flag) {
+					*field, _ = flags.GetString(flag)
+				}
+			}
 			if err := f.Validate(); err != nil {
 				return f.Locate(err, path)
 			}
@@ -77,5 +82,8 @@ Metrics and GET /status are served on listen.metrics (default :9090).`,
 	workers = config.DefaultWorkers()
 	fl.Var(&workers, "workers", "worker goroutines, e.g. fanout=8,apply=32,convergence=2")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fl.String("etcd-ca", "", "CA file for mutual TLS with etcd (etcd.caFile; see cellsync certs)")
+	fl.String("etcd-cert", "", "the hub's client certificate for etcd (etcd.certFile)")
+	fl.String("etcd-key", "", "the hub's client key for etcd (etcd.keyFile)")
 	return cmd
 }

@@ -76,15 +76,20 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	if s.store = opts.Store; s.store == nil {
 		endpoints := cfg.Etcd.Endpoints
+		tls := store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.CertFile, Key: cfg.Etcd.KeyFile}
 		if len(endpoints) == 0 {
 			dir := filepath.Join(cfg.DataDir, "etcd")
-			if s.embedded, err = store.StartEmbedded(ctx, store.EmbedConfig{Dir: dir}); err != nil {
+			ec := store.EmbedConfig{Dir: dir}
+			if cfg.Etcd.ServerCertFile != "" {
+				ec.TLS = store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.ServerCertFile, Key: cfg.Etcd.ServerKeyFile}
+			}
+			if s.embedded, err = store.StartEmbedded(ctx, ec); err != nil {
 				return nil, err
 			}
 			endpoints = s.embedded.Endpoints()
-			s.log.Info("embedded etcd started", "dir", dir, "endpoints", endpoints)
+			s.log.Info("embedded etcd started", "dir", dir, "endpoints", endpoints, "tls", ec.TLS.Enabled())
 		}
-		if s.store, err = store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: cfg.Etcd.DialTimeout}); err != nil {
+		if s.store, err = store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: cfg.Etcd.DialTimeout, TLS: tls}); err != nil {
 			return nil, fmt.Errorf("%w (is etcd running at %s? with no endpoints configured, cellsync starts an embedded one)", err, strings.Join(endpoints, ","))
 		}
 		s.ownStore = true

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cellsync/cellsync/certs"
+)
+
+func newCerts() *cobra.Command {
+	var (
+		dir   string
+		cells []string
+		hosts []string
+	)
+	cmd := &cobra.Command{
+		Use:   "certs",
+		Short: "Generate a development CA and mutual-TLS certificates for etcd, the hub and cells",
+		Long: `certs writes a new certificate authority, a serving certificate for etcd
+(localhost, 127.0.0.1 and any --host) and client certificates for the hub and
+for each --cell (common name "cell-<name>"), as PEM files in --dir. For
+development and tests only: ECDSA P-256 keys, valid for one year.`,
+		Example: `  cellsync certs --dir dev-certs --cell c1 --cell c2
+  # hub.yaml: etcd: {caFile: dev-certs/ca.pem, certFile: dev-certs/hub.pem, keyFile: dev-certs/hub-key.pem,
+  #                  serverCertFile: dev-certs/etcd.pem, serverKeyFile: dev-certs/etcd-key.pem}
+  cellsync cell --name c1 --etcd-ca dev-certs/ca.pem --etcd-cert dev-certs/cell-c1.pem --etcd-key dev-certs/cell-c1-key.pem ...`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			clients := []string{"hub"}
+			for _, c := range cells {
+				clients = append(clients, "cell-"+c)
+			}
+			files, err := certs.Generate(dir, certs.Options{Clients: clients, Hosts: hosts})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "ca      %s\n", files.CA)
+			fmt.Fprintf(out, "etcd    %s %s\n", files.Server.Cert, files.Server.Key)
+			names := make([]string, 0, len(files.Clients))
+			for n := range files.Clients {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				fmt.Fprintf(out, "%-7s %s %s\n", n, files.Clients[n].Cert, files.Clients[n].Key)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "cellsync-certs", "directory to write the PEM files to")
+	cmd.Flags().StringArrayVar(&cells, "cell", nil, "a cell name to make a client certificate for (repeatable)")
+	cmd.Flags().StringArrayVar(&hosts, "host", nil, "an extra DNS name or IP address of etcd (repeatable)")
+	return cmd
+}

@@ -1,0 +1,64 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/store"
+)
+
+// TestMutualTLS serves the embedded etcd with TLS and client-certificate
+// auth: a client with a certificate from the CA connects; one without a
+// certificate, or with one from another CA, is refused.
+func TestMutualTLS(t *testing.T) {
+	ctx := context.Background()
+	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"hub"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"intruder"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := store.StartEmbedded(ctx, store.EmbedConfig{Dir: t.TempDir(),
+		TLS: store.TLSFiles{CA: files.CA, Cert: files.Server.Cert, Key: files.Server.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	eps := srv.Endpoints()
+	if len(eps) != 1 || eps[0][:8] != "https://" {
+		t.Fatalf("endpoints = %v, want one https endpoint", eps)
+	}
+
+	hub := files.Clients["hub"]
+	c, err := store.Connect(ctx, store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA, Cert: hub.Cert, Key: hub.Key}})
+	if err != nil {
+		t.Fatalf("client with a CA-signed certificate: %v", err)
+	}
+	if _, err := c.Write(ctx, []store.Op{{Key: "/k", Value: []byte("v")}}); err != nil {
+		t.Fatalf("write over mTLS: %v", err)
+	}
+	c.Close()
+
+	intruder := other.Clients["intruder"]
+	tests := []struct {
+		name string
+		cfg  store.Config
+	}{
+		{"certificate from another CA", store.Config{Endpoints: eps, DialTimeout: 2 * time.Second,
+			TLS: store.TLSFiles{CA: files.CA, Cert: intruder.Cert, Key: intruder.Key}}},
+		{"plain text", store.Config{Endpoints: []string{"http" + eps[0][5:]}, DialTimeout: 2 * time.Second}},
+		{"incomplete TLS files", store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if c, err := store.Connect(ctx, tt.cfg); err == nil {
+				c.Close()
+				t.Fatal("connected")
+			}
+		})
+	}
+}

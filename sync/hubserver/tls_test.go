@@ -1,0 +1,87 @@
+package hubserver_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cellsync/cellsync/cell"
+	"github.com/cellsync/cellsync/cell/runtime/sim"
+	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/sync/hub"
+	"github.com/cellsync/cellsync/sync/hubserver"
+)
+
+// TestMutualTLSEndToEnd runs the hub on an embedded etcd that serves only
+// mutual TLS; a cell agent joins with its own certificate and takes work,
+// and a client without one is refused.
+func TestMutualTLSEndToEnd(t *testing.T) {
+	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"hub", "cell-c1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	repoDir, first := exampleRepo(t)
+	cfg := config.Default()
+	cfg.Git.URL = repoDir
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = config.Listen{}
+	hubCert := files.Clients["hub"]
+	cfg.Etcd.CAFile, cfg.Etcd.CertFile, cfg.Etcd.KeyFile = files.CA, hubCert.Cert, hubCert.Key
+	cfg.Etcd.ServerCertFile, cfg.Etcd.ServerKeyFile = files.Server.Cert, files.Server.Key
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	srv := runProcess(t, hubserver.Options{Config: cfg})
+	eps := srv.Endpoints()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if c, err := store.Connect(ctx, store.Config{Endpoints: eps, DialTimeout: 2 * time.Second}); err == nil {
+		c.Close()
+		t.Fatal("a client without a certificate connected")
+	}
+
+	cellCert := files.Clients["cell-c1"]
+	st, err := store.Connect(ctx, store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA, Cert: cellCert.Cert, Key: cellCert.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	agent, err := cell.New(cell.Config{Name: "c1", Zone: "z1", Labels: map[string]string{"env": "prod"}, StateDir: t.TempDir(),
+		Capacity: model.Capacity{MemoryMB: 8192, DiskMB: 8192, Containers: 50}, EvacuationTimeout: time.Second},
+		cell.Deps{Store: st, Runtime: sim.New(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	deadline := time.Now().Add(20 * time.Second)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s := srv.Hub.Status()
+		if s.Commit == first && s.Synced && len(s.Cells) == 1 && s.Cells[0].Applied && s.Cells[0].Running > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cell over mTLS never ran its work: %+v", summary(s))
+		}
+		<-tick.C
+	}
+}
+
+func summary(s hub.Status) any {
+	return struct {
+		Commit string
+		Synced bool
+		Cells  []hub.CellStatus
+	}{s.Commit, s.Synced, s.Cells}
+}
