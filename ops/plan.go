@@ -349,7 +349,7 @@ func planSeed(ctx context.Context, opts PlanOptions) (seed, string, error) {
 // runPrivateHub runs a hub on st with the objects as the desired model
 // until it has written everything, and returns its status.
 func runPrivateHub(ctx context.Context, st *store.Client, env *selectors.Env, objs []model.Object, opts PlanOptions) (hub.Status, error) {
-	h := hub.New(hub.Config{ResyncInterval: time.Hour, SessionTTL: 2 * time.Second}, hub.Deps{Store: st, Env: env, Logger: opts.Logger})
+	h := hub.New(hub.Config{ResyncInterval: time.Hour}, hub.Deps{Store: st, Env: env, Logger: opts.Logger})
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(hctx) }()

@@ -106,6 +106,9 @@ type Hub struct {
 // term is the state of one leadership term, rebuilt from etcd each time this
 // hub becomes the leader.
 type term struct {
+	// ended is closed when the term's context ends: from then on its state
+	// is abandoned (writes in flight are dropped) and it reports nothing.
+	ended <-chan struct{}
 	// haveDesired is set once the first desired model is compiled; until
 	// then nothing is applied, so nothing is pruned.
 	haveDesired bool
@@ -306,6 +309,7 @@ func (h *Hub) lead(ctx context.Context) error {
 	w := h.workers
 	h.workersMu.Unlock()
 	t := &term{
+		ended:          ctx.Done(),
 		workloads:      map[string]*workload{},
 		specsStored:    map[string]bool{},
 		bodies:         map[string][]byte{},

@@ -77,6 +77,11 @@ func (h *Hub) Status() Status {
 	if t == nil {
 		return Status{}
 	}
+	select {
+	case <-t.ended:
+		return Status{} // a term that is ending leads nothing
+	default:
+	}
 	st := Status{Leading: true, Commit: t.commit}
 	st.Queues = Queues{Fanout: t.fanout.Len() + t.fanout.InFlight(), Apply: t.apply.Len() + t.apply.InFlight(), Convergence: t.converge.Len() + t.converge.InFlight()}
 	st.Queues.Writes = len(t.inflight)
