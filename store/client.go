@@ -79,11 +79,19 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
 	}
+	// Probe with Status, which needs no key permission: under etcd auth a
+	// cell may read only its own keys.
 	pctx, cancel := context.WithTimeout(ctx, cfg.DialTimeout)
 	defer cancel()
-	if _, err := c.Get(pctx, LeaderKey, clientv3.WithCountOnly()); err != nil {
+	var perr error
+	for _, ep := range cfg.Endpoints {
+		if _, perr = c.Status(pctx, ep); perr == nil {
+			break
+		}
+	}
+	if perr != nil {
 		c.Close()
-		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, err)
+		return nil, fmt.Errorf("connect etcd %v: %w", cfg.Endpoints, perr)
 	}
 	return &Client{etcd: c, maxOps: cfg.MaxTxnOps, maxBytes: cfg.MaxTxnBytes}, nil
 }

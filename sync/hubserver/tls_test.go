@@ -16,10 +16,11 @@ import (
 )
 
 // TestMutualTLSEndToEnd runs the hub on an embedded etcd that serves only
-// mutual TLS; a cell agent joins with its own certificate and takes work,
-// and a client without one is refused.
+// mutual TLS, with etcd auth on: each identity is its certificate's common
+// name. A cell agent joins with its own certificate and takes work within
+// its role's permissions, and a client without a certificate is refused.
 func TestMutualTLSEndToEnd(t *testing.T) {
-	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"hub", "cell-c1"}})
+	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{store.RootUser, store.HubUser, store.CellUser("c1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +45,17 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 		t.Fatal("a client without a certificate connected")
 	}
 
-	cellCert := files.Clients["cell-c1"]
+	rootCert := files.Clients[store.RootUser]
+	root, err := store.Connect(ctx, store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA, Cert: rootCert.Cert, Key: rootCert.Key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if err := store.EnableAuth(ctx, root, []string{"c1"}); err != nil {
+		t.Fatal(err)
+	}
+
+	cellCert := files.Clients[store.CellUser("c1")]
 	st, err := store.Connect(ctx, store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA, Cert: cellCert.Cert, Key: cellCert.Key}})
 	if err != nil {
 		t.Fatal(err)
