@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/store"
 )
 
 func newCerts() *cobra.Command {
@@ -19,8 +20,9 @@ func newCerts() *cobra.Command {
 		Use:   "certs",
 		Short: "Generate a development CA and mutual-TLS certificates for etcd, the hub and cells",
 		Long: `certs writes a new certificate authority, a serving certificate for etcd
-(localhost, 127.0.0.1 and any --host) and client certificates for the hub and
-for each --cell (common name "cell-<name>"), as PEM files in --dir. For
+(localhost, 127.0.0.1 and any --host) and client certificates for etcd's
+root user, the hub and each --cell (common name "cell-<name>"), as PEM files
+in --dir; ` + "`cellsync auth`" + ` then gives each identity its etcd role. For
 development and tests only: ECDSA P-256 keys, valid for one year.`,
 		Example: `  cellsync certs --dir dev-certs --cell c1 --cell c2
   # hub.yaml: etcd: {caFile: dev-certs/ca.pem, certFile: dev-certs/hub.pem, keyFile: dev-certs/hub-key.pem,
@@ -28,9 +30,9 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
   cellsync cell --name c1 --etcd-ca dev-certs/ca.pem --etcd-cert dev-certs/cell-c1.pem --etcd-key dev-certs/cell-c1-key.pem ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			clients := []string{"hub"}
+			clients := []string{store.RootUser, store.HubUser}
 			for _, c := range cells {
-				clients = append(clients, "cell-"+c)
+				clients = append(clients, store.CellUser(c))
 			}
 			files, err := certs.Generate(dir, certs.Options{Clients: clients, Hosts: hosts})
 			if err != nil {
