@@ -24,6 +24,10 @@ const (
 	listPage = 2000
 )
 
+// ErrTooLarge is returned by Write for an operation larger than one etcd
+// request may carry (Config.MaxTxnBytes); nothing is written.
+var ErrTooLarge = errors.New("value too large")
+
 // ErrCompacted is returned by Watch when the requested revision has been
 // compacted away; the caller must List again and watch from there.
 var ErrCompacted = errors.New("watch revision compacted")
@@ -95,6 +99,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	return &Client{etcd: c, maxOps: cfg.MaxTxnOps, maxBytes: cfg.MaxTxnBytes}, nil
 }
+
+// MaxOpBytes is the largest key plus value one Write operation may carry.
+func (c *Client) MaxOpBytes() int { return c.maxBytes }
 
 // Etcd returns the underlying client, for leases, sessions and elections.
 func (c *Client) Etcd() *clientv3.Client { return c.etcd }
@@ -284,6 +291,11 @@ type WriteResult struct {
 // most once in ops.
 func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
 	res := WriteResult{Revisions: make([]int64, len(ops))}
+	for _, op := range ops {
+		if n := len(op.Key) + len(op.Value); n > c.maxBytes {
+			return res, fmt.Errorf("write %s: %w: key and value are %d bytes, over the %d-byte limit of one etcd request", op.Key, ErrTooLarge, n, c.maxBytes)
+		}
+	}
 	for start := 0; start < len(ops); {
 		end, size := start, 0
 		for end < len(ops) && end-start < c.maxOps {

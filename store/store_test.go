@@ -147,6 +147,18 @@ func TestWriteListWatchCAS(t *testing.T) {
 	}
 }
 
+func TestWriteTooLarge(t *testing.T) {
+	c, _ := storetest.New(t)
+	big := make([]byte, store.DefaultMaxTxnBytes+1)
+	_, err := c.Write(context.Background(), []store.Op{{Key: "/small", Value: []byte("x")}, {Key: "/big", Value: big}})
+	if !errors.Is(err, store.ErrTooLarge) {
+		t.Fatalf("write of a %d-byte value: %v, want ErrTooLarge", len(big), err)
+	}
+	if _, ok, _ := c.Get(context.Background(), "/small"); ok {
+		t.Error("part of a rejected write was written")
+	}
+}
+
 func TestWatchCompacted(t *testing.T) {
 	c, _ := storetest.New(t)
 	ctx := context.Background()

@@ -172,8 +172,16 @@ func (h *Hub) assemble(t *term, cell string) ([]store.Op, map[string]model.Assig
 			h.log.Error("encode assignment", "cell", cell, "source", src, "err", err)
 			continue
 		}
+		key := store.DesiredKey(cell, src)
+		if n := len(key) + len(val); n > h.deps.Store.MaxOpBytes() {
+			// Written, it would fail the whole transaction it shares with
+			// other cells: report it and leave the stored record alone.
+			t.tooLarge[cell+" "+src] = fmt.Errorf("%s on cell %s: the assignment is %d bytes, over the %d-byte limit of one etcd request; split the workload", src, cell, n, h.deps.Store.MaxOpBytes())
+			continue
+		}
+		delete(t.tooLarge, cell+" "+src)
 		next[src] = a
-		ops = append(ops, store.Op{Key: store.DesiredKey(cell, src), Value: val, IfModRevision: store.Revision(st.rev)})
+		ops = append(ops, store.Op{Key: key, Value: val, IfModRevision: store.Revision(st.rev)})
 	}
 	for src, st := range stored {
 		if _, ok := want[src]; ok || (st.a.Upsert && alive) {

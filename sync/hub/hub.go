@@ -148,7 +148,10 @@ type term struct {
 	conflicts map[string][]Conflict
 	// workloadErrors are hub-side problems (selectors that do not compile).
 	workloadErrors map[string]error
-	revision       int64
+	// tooLarge holds assignments too large for one etcd request, by
+	// "<cell> <source>".
+	tooLarge map[string]error
+	revision int64
 
 	fanout, apply, converge *workqueue.Queue
 	writer                  *writer
@@ -330,6 +333,7 @@ func (h *Hub) lead(ctx context.Context) error {
 		unplaced:       map[string][]placement.Unplaced{},
 		conflicts:      map[string][]Conflict{},
 		workloadErrors: map[string]error{},
+		tooLarge:       map[string]error{},
 		fanout:         workqueue.New("fanout", h.queueOptions("fanout")),
 		apply:          workqueue.New("apply", h.queueOptions("apply")),
 		converge:       workqueue.New("convergence", h.queueOptions("convergence")),

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/store/storetest"
 	"github.com/cellsync/cellsync/sync/hub"
 )
 
@@ -406,4 +407,33 @@ func TestStatusReportsEachCellsAppliedCommit(t *testing.T) {
 		c := cellStatus()
 		return c.Applied && c.Commit == "2", fmt.Sprintf("%+v", c)
 	})
+}
+
+func TestOversizedAssignmentIsReportedNotWritten(t *testing.T) {
+	f := newFixture(t)
+	f.stop()
+	_, srv := storetest.New(t)
+	small, err := store.Connect(f.ctx, store.Config{Endpoints: srv.Endpoints(), MaxTxnBytes: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	f.c = small
+	f.start()
+	f.putCell("c1", "z1", nil)
+	var many []string
+	for i := 0; i < 40; i++ {
+		many = append(many, fmt.Sprintf("cfg-%02d=v", i))
+	}
+	f.commit("1", set("big", "Sync", "", many...)+"\n---\n"+set("fine", "Sync", "", "a=1"))
+	got := f.settled("1")
+	if got["c1"]["SelectorSyncSet/fine"] != "Config/a" {
+		t.Errorf("the small set was not written: %v", got)
+	}
+	if _, ok := got["c1"]["SelectorSyncSet/big"]; ok {
+		t.Error("an assignment over the request limit was written")
+	}
+	if errs := strings.Join(f.hub.Status().Errors, "\n"); !strings.Contains(errs, "SelectorSyncSet/big on cell c1: the assignment is") {
+		t.Errorf("status errors lack the oversized assignment: %q", errs)
+	}
 }

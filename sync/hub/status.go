@@ -174,6 +174,9 @@ func (h *Hub) Status() Status {
 	for _, id := range slices.Sorted(maps.Keys(t.workloadErrors)) {
 		st.Errors = append(st.Errors, t.workloadErrors[id].Error())
 	}
+	for _, k := range slices.Sorted(maps.Keys(t.tooLarge)) {
+		st.Errors = append(st.Errors, t.tooLarge[k].Error())
+	}
 	for _, cell := range slices.Sorted(maps.Keys(t.conflicts)) {
 		st.Conflicts = append(st.Conflicts, t.conflicts[cell]...)
 	}
