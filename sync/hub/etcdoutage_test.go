@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsync/cellsync/cell"
+	"github.com/cellsync/cellsync/cell/runtime/sim"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
 	"github.com/cellsync/cellsync/store"
@@ -17,8 +19,8 @@ import (
 )
 
 // TestEtcdOutageDuringRollout stops etcd for 10 s in the middle of a
-// rollout and starts it again on the same data: the hub recovers by itself
-// and finishes the rollout.
+// rollout and starts it again on the same data: the hub and two real cell
+// agents recover by themselves, the rollout finishes and the agents apply it.
 func TestEtcdOutageDuringRollout(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10 s outage")
@@ -78,7 +80,26 @@ func TestEtcdOutageDuringRollout(t *testing.T) {
 			<-tick.C
 		}
 	}
-	wait("cells seen", 20*time.Second, func(st hub.Status) bool { return len(st.Cells) == cells })
+	// Two real agents beside the registered records.
+	actx, acancel := context.WithCancel(ctx)
+	var agents []chan error
+	defer func() {
+		acancel()
+		for _, d := range agents {
+			<-d
+		}
+	}()
+	for _, name := range []string{"agent-a", "agent-b"} {
+		a, err := cell.New(cell.Config{Name: name, Zone: "z1", StateDir: t.TempDir(), Shutdown: cell.Detach,
+			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 4096, Containers: 10}}, cell.Deps{Store: c, Runtime: sim.New(nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := make(chan error, 1)
+		go func() { d <- a.Run(actx) }()
+		agents = append(agents, d)
+	}
+	wait("cells seen", 20*time.Second, func(st hub.Status) bool { return len(st.Cells) == cells+2 })
 	var docs []string
 	for s := 0; s < sets; s++ {
 		docs = append(docs, set(fmt.Sprintf("s%02d", s), "Sync", "", "a=1", "b=2", fmt.Sprintf("own-%d=x", s)))
@@ -98,7 +119,16 @@ func TestEtcdOutageDuringRollout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(kvs) != cells*sets {
-		t.Errorf("%d assignments after the outage, want %d", len(kvs), cells*sets)
+	if len(kvs) != (cells+2)*sets {
+		t.Errorf("%d assignments after the outage, want %d", len(kvs), (cells+2)*sets)
 	}
+	wait("both agents registered and applied", 60*time.Second, func(st hub.Status) bool {
+		applied := 0
+		for _, cs := range st.Cells {
+			if strings.HasPrefix(cs.Name, "agent-") && cs.Applied && cs.Commit == "1" {
+				applied++
+			}
+		}
+		return applied == 2
+	})
 }
