@@ -3,6 +3,7 @@ package gitsource
 import (
 	"context"
 	"fmt"
+	"github.com/cellsync/cellsync/internal/cputime"
 	"testing"
 	"time"
 
@@ -82,12 +83,12 @@ func benchGitSource(b *testing.B, n int) {
 
 	b.Run("full-load", func(b *testing.B) {
 		b.ReportAllocs()
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), cputime.Used()
 		for b.Loop() {
 			reload(b, s, head)
 		}
 		b.ReportMetric(float64(n)*float64(b.N)/time.Since(start).Seconds(), "files/s")
-		if used := cpuTime() - cpu; used > 0 {
+		if used := cputime.Used() - cpu; used > 0 {
 			b.ReportMetric(float64(n)*float64(b.N)/used.Seconds(), "files/cpu-s")
 		}
 	})
@@ -123,7 +124,7 @@ func benchGitSource(b *testing.B, n int) {
 		heads := [2]plumbing.Hash{one, two}
 		var parse time.Duration
 		i := 0
-		start, cpu := time.Now(), cpuTime()
+		start, cpu := time.Now(), cputime.Used()
 		for b.Loop() {
 			snap, err := s.process(context.Background(), heads[i%2])
 			if err != nil || snap.Parsed != 1 {
@@ -133,7 +134,7 @@ func benchGitSource(b *testing.B, n int) {
 			i++
 		}
 		perOp := time.Since(start) / time.Duration(b.N)
-		b.ReportMetric(float64(((cpuTime()-cpu)/time.Duration(b.N)).Microseconds())/1000, "cpu-ms/update")
+		b.ReportMetric(float64(((cputime.Used()-cpu)/time.Duration(b.N)).Microseconds())/1000, "cpu-ms/update")
 		b.ReportMetric(float64(perOp.Microseconds())/1000, "ms/update")
 		b.ReportMetric(float64(baseline.Microseconds())/1000, "full-reload-ms")
 		b.ReportMetric(float64(baseline)/float64(perOp), "x-faster-than-reload")
