@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 	"github.com/cellsync/cellsync/sync/hub"
@@ -21,14 +20,7 @@ import (
 // line, and every stored assignment is exactly what it was.
 func TestBadCommitsRemoveNothing(t *testing.T) {
 	repoDir, good := exampleRepo(t)
-	cfg := config.Default()
-	cfg.Git.URL = repoDir
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = config.Listen{}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv := runProcess(t, hubserver.Options{Config: cfg})
+	srv := runProcess(t, hubserver.Options{Config: exampleConfig(t, repoDir, nil)})
 	registerCells(t, srv,
 		model.Cell{Name: "a", Zone: "z1", Labels: map[string]string{"env": "prod"}, Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}},
 		model.Cell{Name: "b", Zone: "z2", Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 20}})

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/cell/runtime/sim"
-	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 	"github.com/cellsync/cellsync/sync/hubserver"
@@ -22,14 +21,7 @@ import (
 // index runs on exactly one cell.
 func TestPartitionedCellLeavesNoDuplicates(t *testing.T) {
 	repoDir, first := exampleRepo(t)
-	cfg := config.Default()
-	cfg.Git.URL = repoDir
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = config.Listen{}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv := runProcess(t, hubserver.Options{Config: cfg})
+	srv := runProcess(t, hubserver.Options{Config: exampleConfig(t, repoDir, nil)})
 	st := srv.Store()
 	ctx, cancel := context.WithCancel(context.Background())
 	var done []chan error

@@ -16,32 +16,11 @@ import (
 
 	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/ops"
 	"github.com/cellsync/cellsync/store"
 	"github.com/cellsync/cellsync/sync/hub"
 	"github.com/cellsync/cellsync/sync/hubserver"
 )
-
-// copyTree copies repo-example into dir.
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(from, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(to, rel), b, 0o644)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 func commitAll(t *testing.T, dir, msg string) string {
 	t.Helper()
@@ -60,16 +39,40 @@ func commitAll(t *testing.T, dir, msg string) string {
 	return h.String()
 }
 
-// exampleRepo makes a Git repository holding repo-example and returns its
-// directory and first commit.
+// exampleRepo makes a Git repository holding repo-example, as `cellsync up`
+// does, and returns its directory and first commit.
 func exampleRepo(t *testing.T) (string, string) {
 	t.Helper()
 	dir := t.TempDir()
-	if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}}); err != nil {
+	if _, err := ops.SeedRepo(dir, "../../repo-example"); err != nil {
 		t.Fatal(err)
 	}
-	copyTree(t, "../../repo-example", dir)
-	return dir, commitAll(t, dir, "example")
+	repo, err := git.PlainOpen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := repo.Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, head.Hash().String()
+}
+
+// exampleConfig is a valid hub config on repoDir with its own data dir and
+// no listeners; tweak, if set, changes it before validation.
+func exampleConfig(t *testing.T, repoDir string, tweak func(*config.Hub)) config.Hub {
+	t.Helper()
+	cfg := config.Default()
+	cfg.Git.URL = repoDir
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = config.Listen{}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // runProcess starts and runs a hub process until the test ends.
@@ -107,13 +110,7 @@ func registerCells(t *testing.T, srv *hubserver.Server, cells ...model.Cell) {
 
 func TestHubProcessEndToEnd(t *testing.T) {
 	repoDir, first := exampleRepo(t)
-	cfg := config.Default()
-	cfg.Git.URL = repoDir
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = config.Listen{Metrics: "127.0.0.1:0"}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := exampleConfig(t, repoDir, func(c *config.Hub) { c.Listen.Metrics = "127.0.0.1:0" })
 	cfgPath := filepath.Join(t.TempDir(), "hub.yaml")
 	writeConfig := func(workers string) {
 		t.Helper()

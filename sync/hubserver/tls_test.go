@@ -25,17 +25,11 @@ func TestMutualTLSEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	repoDir, first := exampleRepo(t)
-	cfg := config.Default()
-	cfg.Git.URL = repoDir
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = config.Listen{}
 	hubCert := files.Clients["hub"]
-	cfg.Etcd.CAFile, cfg.Etcd.CertFile, cfg.Etcd.KeyFile = files.CA, hubCert.Cert, hubCert.Key
-	cfg.Etcd.ServerCertFile, cfg.Etcd.ServerKeyFile = files.Server.Cert, files.Server.Key
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	srv := runProcess(t, hubserver.Options{Config: cfg})
+	srv := runProcess(t, hubserver.Options{Config: exampleConfig(t, repoDir, func(c *config.Hub) {
+		c.Etcd.CAFile, c.Etcd.CertFile, c.Etcd.KeyFile = files.CA, hubCert.Cert, hubCert.Key
+		c.Etcd.ServerCertFile, c.Etcd.ServerKeyFile = files.Server.Cert, files.Server.Key
+	})})
 	eps := srv.Endpoints()
 
 	ctx, cancel := context.WithCancel(context.Background())
