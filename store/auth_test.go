@@ -7,8 +7,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 
-	"github.com/cellsync/cellsync/certs"
 	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/store/storetest"
 )
 
 // TestPerCellAuthorization enables etcd auth with client-certificate
@@ -16,26 +16,8 @@ import (
 // cell's, nor desired state, which only the hub writes.
 func TestPerCellAuthorization(t *testing.T) {
 	ctx := context.Background()
-	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{store.RootUser, store.HubUser, store.CellUser("a"), store.CellUser("b")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := store.StartEmbedded(ctx, store.EmbedConfig{Dir: t.TempDir(),
-		TLS: store.TLSFiles{CA: files.CA, Cert: files.Server.Cert, Key: files.Server.Key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	as := func(user string) *store.Client {
-		t.Helper()
-		p := files.Clients[user]
-		c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints(), TLS: store.TLSFiles{CA: files.CA, Cert: p.Cert, Key: p.Key}})
-		if err != nil {
-			t.Fatalf("connect as %s: %v", user, err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
+	etcd := storetest.NewTLS(t, store.RootUser, store.HubUser, store.CellUser("a"), store.CellUser("b"))
+	as := func(user string) *store.Client { return etcd.Connect(t, user) }
 	root := as(store.RootUser)
 	if err := store.EnableAuth(ctx, root, []string{"a", "b"}); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cellsync/cellsync/certs"
 	"github.com/cellsync/cellsync/store"
+	"github.com/cellsync/cellsync/store/storetest"
 )
 
 // TestMutualTLS serves the embedded etcd with TLS and client-certificate
@@ -14,34 +15,21 @@ import (
 // certificate, or with one from another CA, is refused.
 func TestMutualTLS(t *testing.T) {
 	ctx := context.Background()
-	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"hub"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	etcd := storetest.NewTLS(t, "hub")
 	other, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{"intruder"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := store.StartEmbedded(ctx, store.EmbedConfig{Dir: t.TempDir(),
-		TLS: store.TLSFiles{CA: files.CA, Cert: files.Server.Cert, Key: files.Server.Key}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv, files := etcd.Server, etcd.Files
 	eps := srv.Endpoints()
 	if len(eps) != 1 || eps[0][:8] != "https://" {
 		t.Fatalf("endpoints = %v, want one https endpoint", eps)
 	}
 
-	hub := files.Clients["hub"]
-	c, err := store.Connect(ctx, store.Config{Endpoints: eps, TLS: store.TLSFiles{CA: files.CA, Cert: hub.Cert, Key: hub.Key}})
-	if err != nil {
-		t.Fatalf("client with a CA-signed certificate: %v", err)
-	}
+	c := etcd.Connect(t, "hub")
 	if _, err := c.Write(ctx, []store.Op{{Key: "/k", Value: []byte("v")}}); err != nil {
 		t.Fatalf("write over mTLS: %v", err)
 	}
-	c.Close()
 
 	intruder := other.Clients["intruder"]
 	tests := []struct {
