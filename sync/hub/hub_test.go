@@ -96,9 +96,6 @@ func (f *fixture) commit(sha, yaml string) {
 		}
 		objs = append(objs, o...)
 	}
-	if testing.Verbose() {
-		f.t.Logf("commit %s: cells seen at %s", sha, time.Now().Format("05.000"))
-	}
 	f.hub.SetDesired(hub.Desired{Commit: sha, Objects: objs})
 }
 
@@ -172,9 +169,6 @@ func (f *fixture) waitSynced(commit string) {
 		st := f.hub.Status()
 		return st.Leading && st.Commit == commit && st.Synced, fmt.Sprintf("%+v", st.Queues)
 	})
-	if testing.Verbose() {
-		f.t.Logf("commit %s: synced at %s", commit, time.Now().Format("05.000"))
-	}
 }
 
 const sets = `apiVersion: cellsync.io/v1

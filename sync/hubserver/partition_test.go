@@ -3,6 +3,7 @@ package hubserver_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +103,18 @@ func TestPartitionedCellLeavesNoDuplicates(t *testing.T) {
 		return exactlyOnce()
 	})
 
+	// What c1 runs before the partition must run elsewhere after it: the
+	// hub re-placed it while c1 was away, and nothing moves back.
+	var onC1 []string
+	for k, cells := range running() {
+		if len(cells) == 1 && cells[0] == "c1" && !strings.HasPrefix(k, "node-agent") {
+			onC1 = append(onC1, k)
+		}
+	}
+	if len(onC1) == 0 {
+		t.Fatalf("c1 runs no LRP instance before the partition: %v", running())
+	}
+
 	// The partition: c1's lease expires (revoked here) while its agent runs on.
 	kv, ok, err := st.Get(ctx, store.CellKey("c1"))
 	if err != nil || !ok {
@@ -115,9 +128,15 @@ func TestPartitionedCellLeavesNoDuplicates(t *testing.T) {
 		kv2, ok, _ := st.Get(ctx, store.CellKey("c1"))
 		return ok && kv2.Lease != kv.Lease, ""
 	})
-	wait("every LRP index on exactly one cell", func() (bool, string) {
+	wait("every LRP index on exactly one cell, c1's former ones elsewhere", func() (bool, string) {
 		if s := srv.Hub.Status(); !s.Synced {
 			return false, "hub not synced"
+		}
+		r := running()
+		for _, k := range onC1 {
+			if len(r[k]) != 1 || r[k][0] == "c1" {
+				return false, fmt.Sprintf("%s runs on %v", k, r[k])
+			}
 		}
 		return exactlyOnce()
 	})
