@@ -23,6 +23,10 @@ type EmbedConfig struct {
 	// MaxTxnOps is the server's limit of operations per transaction;
 	// default 1024 (etcd's own default is 128, which external clusters keep).
 	MaxTxnOps uint
+	// QuotaBackendBytes is the size at which the server raises its
+	// NOSPACE alarm and refuses every write ("database space exceeded");
+	// default 8 GiB, etcd's recommended maximum.
+	QuotaBackendBytes int64
 	// TLS, when set, serves clients over TLS with its Cert and Key and
 	// requires a client certificate signed by its CA (mutual TLS).
 	TLS TLSFiles
@@ -30,8 +34,9 @@ type EmbedConfig struct {
 
 // Embedded is a single-member etcd server running in this process.
 type Embedded struct {
-	etcd   *embed.Etcd
-	scheme string
+	etcd      *embed.Etcd
+	scheme    string
+	maxTxnOps int
 }
 
 // StartEmbedded starts an etcd server in cfg.Dir and waits until it serves.
@@ -50,6 +55,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	}
 	if cfg.MaxTxnOps == 0 {
 		cfg.MaxTxnOps = 1024
+	}
+	if cfg.QuotaBackendBytes == 0 {
+		cfg.QuotaBackendBytes = 8 << 30
 	}
 	curl, err := url.Parse(cfg.ClientURL)
 	if err != nil {
@@ -78,7 +86,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ec.MaxTxnOps = cfg.MaxTxnOps
 	ec.MaxRequestBytes = 8 << 20
-	ec.QuotaBackendBytes = 8 << 30
+	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
 	// Keep the revision history bounded: watchers that fall behind an hour
 	// reload instead of replaying.
 	ec.AutoCompactionMode = "periodic"
@@ -93,7 +101,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (*Embedded, error) {
 	defer timer.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Embedded{etcd: e, scheme: scheme}, nil
+		return &Embedded{etcd: e, scheme: scheme, maxTxnOps: int(cfg.MaxTxnOps)}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedded etcd in %s: %w", cfg.Dir, err)
@@ -114,6 +122,10 @@ func (e *Embedded) Endpoints() []string {
 	}
 	return out
 }
+
+// MaxTxnOps is the server's limit of operations per transaction: what a
+// client of this server should use as Config.MaxTxnOps.
+func (e *Embedded) MaxTxnOps() int { return e.maxTxnOps }
 
 // Close stops the server and waits for it to release its data dir. It is
 // safe to call more than once.
