@@ -42,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) start() *hub.Hub {
 	f.t.Helper()
-	return f.startWith(hub.Config{MaxTxnOps: 1024})
+	return f.startWith(hub.Config{})
 }
 
 func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
@@ -169,6 +169,28 @@ func (f *fixture) waitSynced(commit string) {
 		st := f.hub.Status()
 		return st.Leading && st.Commit == commit && st.Synced, fmt.Sprintf("%+v", st.Queues)
 	})
+}
+
+// waitSettled waits until the hub has compiled commit and has nothing under
+// way (its condition is ready or failed), and returns its status.
+func (f *fixture) waitSettled(commit string) hub.Status {
+	f.t.Helper()
+	var st hub.Status
+	f.eventually("hub settled at "+commit, func() (bool, string) {
+		st = f.hub.Status()
+		return st.Leading && st.Commit == commit && st.Condition.State != hub.Progressing, fmt.Sprintf("%+v %+v", st.Condition, st.Queues)
+	})
+	return st
+}
+
+// workload returns the status of one workload.
+func workload(st hub.Status, id string) hub.WorkloadStatus {
+	for _, w := range st.Workloads {
+		if w.ID == id {
+			return w
+		}
+	}
+	return hub.WorkloadStatus{}
 }
 
 const sets = `apiVersion: cellsync.io/v1
