@@ -356,6 +356,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 			if r.version != l.version {
 				continue // replaced once the desired state is complete
 			}
+			r.restarts.Store(int64(l.restarts))
 			if l.bump > r.bumpRev {
 				r.bumpRev = l.bump
 				select {
@@ -367,6 +368,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		}
 		r := a.newRunner(id, l.version, false)
 		r.bumpRev = l.bump
+		r.restarts.Store(int64(l.restarts))
 		adopted := a.takeAdopted(id, l.version)
 		crashes := 0
 		if prev, ok := a.crashSeed[id]; ok && prev.Spec == l.hash {

@@ -38,6 +38,9 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
+	// restarts is how many crashes the runner restarts at once, the hub's
+	// policy; reconcile updates it when the hub's records change it.
+	restarts atomic.Int64
 }
 
 // stop ends the runner; with kill its container is removed too. It does not
@@ -105,7 +108,7 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		act := base
 		act.State, act.CrashCount, act.ExitStatus, act.Reason = model.StateCrashed, crashes, c.code, c.reason
 		a.rep.set(r.id, act)
-		if crashes <= a.cfg.ImmediateRestarts {
+		if crashes <= int(r.restarts.Load()) {
 			continue
 		}
 		select {

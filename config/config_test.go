@@ -46,11 +46,10 @@ func TestLoadCompleteFile(t *testing.T) {
 			},
 			MassDeleteFraction: 0.25,
 		},
-		Etcd:           Etcd{Endpoints: []string{"http://10.0.0.1:2379", "10.0.0.2:2379"}, DialTimeout: 3 * time.Second},
+		Etcd:           Etcd{Endpoints: []string{"http://10.0.0.1:2379", "10.0.0.2:2379"}, DialTimeout: 3 * time.Second, MaxTxnOps: 256},
 		DataDir:        "/var/lib/cellsync",
 		Workers:        Workers{Fanout: 16, Apply: 64, Convergence: 4},
 		ResyncInterval: 15 * time.Minute,
-		CellLeaseTTL:   20 * time.Second,
 		Listen:         Listen{Metrics: "127.0.0.1:9100", Webhook: ":8443"},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -102,7 +101,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "bad duration string",
-			file:    "git: {url: file:///srv/workloads}\ncellLeaseTTL: ten seconds\n",
+			file:    "git: {url: file:///srv/workloads}\nresyncInterval: ten minutes\n",
 			wantErr: []string{"line 2"},
 		},
 		{
@@ -208,8 +207,8 @@ func TestValidate(t *testing.T) {
 		{name: "workers above max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers + 1 }, wantField: "workers.apply"},
 		{name: "zero fanout", edit: func(h *Hub) { h.Workers.Fanout = 0 }, wantField: "workers.fanout"},
 		{name: "negative resync", edit: func(h *Hub) { h.ResyncInterval = -time.Second }, wantField: "resyncInterval"},
-		{name: "lease too short", edit: func(h *Hub) { h.CellLeaseTTL = time.Second }, wantField: "cellLeaseTTL"},
-		{name: "lease fractional", edit: func(h *Hub) { h.CellLeaseTTL = 2500 * time.Millisecond }, wantField: "cellLeaseTTL"},
+		{name: "transaction too small", edit: func(h *Hub) { h.Etcd.MaxTxnOps = 1 }, wantField: "etcd.maxTxnOps"},
+		{name: "transaction too large", edit: func(h *Hub) { h.Etcd.MaxTxnOps = 10001 }, wantField: "etcd.maxTxnOps"},
 		{name: "bad listen", edit: func(h *Hub) { h.Listen.Metrics = "9090" }, wantField: "listen.metrics"},
 		{name: "bad port", edit: func(h *Hub) { h.Listen.Webhook = ":99999" }, wantField: "listen.webhook"},
 		{name: "same listen twice", edit: func(h *Hub) { h.Listen.Webhook = h.Listen.Metrics }, wantField: "listen.webhook"},

@@ -250,11 +250,9 @@ func (c *cellState) plan(in planInput) (*cellWrite, []error) {
 	mr := mergeShared(c.name, want, m.shared, in.bodies, in.maxOp-len(store.SpecKey(model.SpecHash(nil))), c.stored)
 	c.setConflicts(mr.conflicts)
 	refused := map[string]string{}
-	for obj, why := range mr.refused {
-		for src, items := range want {
-			if slices.ContainsFunc(items, func(it model.Item) bool { return objectKey(it) == obj }) || c.carriesStored(src, obj) {
-				refused[src+" "+obj] = why
-			}
+	for obj, rf := range mr.refused {
+		for _, src := range rf.srcs {
+			refused[src+" "+obj] = rf.why
 		}
 	}
 
@@ -386,11 +384,6 @@ func (c *cellState) carrier(lrp string, index int32) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func (c *cellState) carriesStored(src, obj string) bool {
-	st, ok := c.stored[src]
-	return ok && slices.ContainsFunc(st.a.Items, func(it model.Item) bool { return objectKey(it) == obj })
 }
 
 // namesStored reports whether a stored record names a body: it is in etcd,

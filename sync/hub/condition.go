@@ -196,6 +196,9 @@ func hubCondition(f hubFacts) (bool, Condition) {
 		return false, Condition{State: Progressing, Reason: ReasonNotLeading, Message: "standby: another hub leads"}
 	}
 	if !f.haveModel {
+		if f.source != nil && f.source.Error != "" {
+			return false, Condition{State: Failed, Reason: ReasonSourceFailed, Message: "no commit fetched yet: " + f.source.Error}
+		}
 		return false, Condition{State: Progressing, Reason: ReasonWaitingForModel, Message: "no desired model compiled yet"}
 	}
 	sourceCurrent := f.source == nil || (f.source.Error == "" && f.source.Commit == f.commit)

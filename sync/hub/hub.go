@@ -98,8 +98,6 @@ type SourceStatus struct {
 	Error string `json:"error,omitempty"`
 	// Failures counts fetches failed in a row.
 	Failures int `json:"failures,omitempty"`
-	// LastSuccess is when a fetch last succeeded.
-	LastSuccess time.Time `json:"lastSuccess"`
 }
 
 // Hub reconciles the desired model into per-cell assignments. Create it with

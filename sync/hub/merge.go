@@ -39,12 +39,18 @@ type merged struct {
 	// each must be in etcd before a record names it.
 	bodies map[string][]byte
 	// refused holds the objects ("Kind/name") whose merged body is over
-	// the size limit, with the reason: their items keep the body the
-	// stored record names, or are left out.
-	refused map[string]string
+	// the size limit: their items keep the body the stored record names,
+	// or are left out.
+	refused map[string]refusal
 	// errs are bodies that could not be merged (a body the model lacks),
 	// for the log.
 	errs []error
+}
+
+// refusal is an object refused on a cell, with the sources carrying it.
+type refusal struct {
+	why  string
+	srcs []string
 }
 
 // mergeShared finds the objects that several sources put on one cell with
@@ -122,13 +128,16 @@ func mergeShared(cell string, want map[string][]model.Item, shared map[string]bo
 		}
 		if len(body) > maxBody {
 			if out.refused == nil {
-				out.refused = map[string]string{}
+				out.refused = map[string]refusal{}
 			}
-			out.refused[key] = fmt.Sprintf("%s on cell %s: the body merged from %d workloads is %d bytes, over the %d-byte limit of one etcd request; keeping the last merge",
+			why := fmt.Sprintf("%s on cell %s: the body merged from %d workloads is %d bytes, over the %d-byte limit of one etcd request; keeping the last merge",
 				key, cell, len(refs), len(body), maxBody)
+			rf := refusal{why: why}
 			for _, r := range refs {
 				want[r.src] = keepStored(want[r.src], r.i, stored[r.src])
+				rf.srcs = append(rf.srcs, r.src)
 			}
+			out.refused[key] = rf
 			continue
 		}
 		hash := model.SpecHash(body)
