@@ -21,16 +21,21 @@ func (t *term) applyCell(ctx context.Context, name string) error {
 	if c == nil || !ready {
 		return nil
 	}
-	w, errs := c.plan(planInput{
+	now := time.Now()
+	w, wait, errs := c.plan(planInput{
 		model:             t.model(),
 		bodies:            t.bodies,
 		bodyStored:        t.bodies.stored,
 		maxOp:             t.st.MaxOpBytes(),
 		immediateRestarts: t.h.cfg.Restart.ImmediateRestarts,
-		now:               time.Now(),
+		now:               now,
 	})
 	for _, err := range errs {
 		t.h.log.Error("merge shared objects", "cell", name, "err", err)
+	}
+	if wait > 0 {
+		t.apply.AddAfter(name, wait)
+		return nil
 	}
 	if w == nil {
 		t.mu.Lock()
@@ -53,7 +58,7 @@ func (t *term) writeDone(c *cellState, w *cellWrite, res store.WriteResult, err 
 			t.writeFailed(err)
 			return
 		}
-		delay := c.failed(err)
+		delay := c.failed(err, time.Now())
 		t.writeFailed(err)
 		t.h.log.Warn("write records; retrying", "cell", c.name, "ops", len(w.ops), "in", delay, "err", err)
 		t.apply.AddAfter(c.name, delay)
@@ -63,7 +68,7 @@ func (t *term) writeDone(c *cellState, w *cellWrite, res store.WriteResult, err 
 	for _, hash := range w.bodies {
 		t.bodies.markStored(hash)
 	}
-	again, delay, lost := c.landed(w, res, t.h.cfg.MaxLostRounds)
+	again, delay, lost := c.landed(w, res, t.h.cfg.MaxLostRounds, time.Now())
 	if m := t.h.deps.Metrics; m != nil {
 		written, bytes := 0, 0
 		for i, op := range w.ops {

@@ -43,8 +43,10 @@ type cellState struct {
 	// meanwhile and must be planned again when it lands.
 	inflight *cellWrite
 	dirty    bool
-	// retry is set while the cell's write waits in a delayed retry.
-	retry *retryState
+	// retry is set while the cell's write waits in a delayed retry;
+	// notBefore is when the cell may be planned again.
+	retry     *retryState
+	notBefore time.Time
 	// lost counts, per source, the compare-and-swap rounds lost in a row.
 	lost map[string]int
 
@@ -232,18 +234,24 @@ func (c *cellState) want(m *compiledModel) map[string][]model.Item {
 
 // plan returns the write that brings the cell's stored records to what the
 // hub wants, or nil when there is nothing to write (or a write is in
-// flight: the cell is then marked dirty). Puts carry a compare-and-swap on
+// flight: the cell is then marked dirty), or when the cell backs off after
+// failed writes: wait then says how long, for the caller to plan again
+// (whatever queued the cell meanwhile, the backoff holds). Puts carry a
+// compare-and-swap on
 // the mirrored revision; records no source wants are deleted (Upsert
 // records only once the cell is gone); merged bodies go before the records
 // naming them; a crashed instance due for the hub's restart gets its record
 // re-put. Records and merged bodies over in.maxOp bytes are refused and
 // flagged. The errors are merges that failed, for the log.
-func (c *cellState) plan(in planInput) (*cellWrite, []error) {
+func (c *cellState) plan(in planInput) (w *cellWrite, wait time.Duration, errs []error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.inflight != nil {
 		c.dirty = true
-		return nil, nil
+		return nil, 0, nil
+	}
+	if in.now.Before(c.notBefore) {
+		return nil, c.notBefore.Sub(in.now), nil
 	}
 	m := in.model
 	want := c.want(m)
@@ -256,7 +264,7 @@ func (c *cellState) plan(in planInput) (*cellWrite, []error) {
 		}
 	}
 
-	w := &cellWrite{next: map[string]model.Assignment{}, commit: m.commit, start: in.now}
+	w = &cellWrite{next: map[string]model.Assignment{}, commit: m.commit, start: in.now}
 	for _, hash := range slices.Sorted(maps.Keys(mr.bodies)) {
 		if in.bodyStored(hash) || c.namesStored(hash) {
 			continue
@@ -329,11 +337,11 @@ func (c *cellState) plan(in planInput) (*cellWrite, []error) {
 			c.landedCommit = m.commit
 			c.refreshApplied()
 		}
-		return nil, mr.errs
+		return nil, 0, mr.errs
 	}
 	c.inflight = w
 	c.tally.cellWrites(1, 0)
-	return w, mr.errs
+	return w, 0, mr.errs
 }
 
 func (w *cellWrite) put(key, src string, val []byte, a model.Assignment, rev int64) {
@@ -399,14 +407,15 @@ func (c *cellState) namesStored(hash string) bool {
 	return false
 }
 
-// landed does the bookkeeping of a write that reached etcd: records that
-// landed enter the mirror; a lost compare-and-swap adopts the key's current
-// value (an undecodable one is marked broken, to be overwritten) and plans
-// again. It returns whether the cell must be planned again and after what
-// delay: a source that lost maxLost rounds in a row backs off
-// exponentially instead of fighting, and the cell counts as waiting in a
-// retry. lost is the number of compare-and-swaps this write lost.
-func (c *cellState) landed(w *cellWrite, res store.WriteResult, maxLost int) (again bool, delay time.Duration, lost int) {
+// landed does the bookkeeping of a write that reached etcd at time now:
+// records that landed enter the mirror; a lost compare-and-swap adopts the
+// key's current value (an undecodable one is marked broken, to be
+// overwritten) and plans again. It returns whether the cell must be planned
+// again and after what delay: a source that lost maxLost rounds in a row
+// backs off exponentially instead of fighting, and the cell counts as
+// waiting in a retry. lost is the number of compare-and-swaps this write
+// lost.
+func (c *cellState) landed(w *cellWrite, res store.WriteResult, maxLost int, now time.Time) (again bool, delay time.Duration, lost int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight = nil
@@ -461,6 +470,7 @@ func (c *cellState) landed(w *cellWrite, res store.WriteResult, maxLost int) (ag
 	if worst >= maxLost {
 		delay = min(100*time.Millisecond<<min(worst-maxLost, 10), 30*time.Second)
 		c.setRetry(fmt.Errorf("cell %s: a record lost %d compare-and-swap rounds in a row; backing off %s", c.name, worst, delay))
+		c.notBefore = now.Add(delay)
 	} else {
 		c.clearRetry()
 	}
@@ -486,10 +496,10 @@ func (c *cellState) adopt(src string, cur store.KV) {
 	c.stored[src] = record{a: a, rev: cur.ModRevision}
 }
 
-// failed does the bookkeeping of a write that did not reach etcd (etcd
-// refused or was unreachable): nothing changed there, so the cell is
-// planned again after a delay that doubles with every failure in a row.
-func (c *cellState) failed(err error) time.Duration {
+// failed does the bookkeeping of a write that did not reach etcd at time
+// now (etcd refused or was unreachable): nothing changed there, so the cell
+// is planned again after a delay that doubles with every failure in a row.
+func (c *cellState) failed(err error, now time.Time) time.Duration {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight = nil
@@ -501,7 +511,9 @@ func (c *cellState) failed(err error) time.Duration {
 	}
 	c.setRetry(err)
 	c.retry.attempts = attempts
-	return min(time.Second<<min(attempts-1, 5), 30*time.Second)
+	d := min(time.Second<<min(attempts-1, 5), 30*time.Second)
+	c.notBefore = now.Add(d)
+	return d
 }
 
 // abandon drops the write in flight of a term that ended.

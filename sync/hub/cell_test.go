@@ -53,10 +53,15 @@ func (h *cellHarness) plan() *cellWrite {
 	h.t.Helper()
 	bodies := newBodyCache()
 	bodies.retain(h.m.bodies)
-	w, errs := h.c.plan(planInput{model: h.m, bodies: bodies, bodyStored: func(string) bool { return false },
+	w, wait, errs := h.c.plan(planInput{model: h.m, bodies: bodies, bodyStored: func(string) bool { return false },
 		maxOp: h.maxOp, immediateRestarts: 3, now: h.now})
 	if len(errs) > 0 {
 		h.t.Fatalf("plan: %v", errs)
+	}
+	if wait > 0 {
+		// Backing off: time passes in the harness.
+		h.now = h.now.Add(wait)
+		return h.plan()
 	}
 	return w
 }
@@ -74,7 +79,7 @@ func (h *cellHarness) land(w *cellWrite, lost map[string]store.KV) (again bool, 
 		}
 		res.Revisions[i] = h.rev
 	}
-	return h.c.landed(w, res, 3)
+	return h.c.landed(w, res, 3, h.now)
 }
 
 // describe renders a write as "put src" / "del src" / "body", with the CAS
@@ -305,7 +310,7 @@ func TestCellFailedWriteBacksOff(t *testing.T) {
 		if h.plan() == nil {
 			t.Fatal("nothing planned")
 		}
-		delays = append(delays, h.c.failed(errors.New("etcdserver: mvcc: database space exceeded")))
+		delays = append(delays, h.c.failed(errors.New("etcdserver: mvcc: database space exceeded"), h.now))
 	}
 	if want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}; !slices.Equal(delays, want) {
 		t.Errorf("delays = %v, want %v", delays, want)

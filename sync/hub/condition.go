@@ -16,9 +16,11 @@ type ConditionState string
 const (
 	// Ready: everything asked for is in place.
 	Ready ConditionState = "ready"
-	// Progressing: work is under way and nothing has failed.
+	// Progressing: work is under way (for the hub: queued, in flight or
+	// being compiled; its message adds anything that is wrong meanwhile).
 	Progressing ConditionState = "progressing"
 	// Failed: something needs a person; the reason and message say what.
+	// For the hub: nothing is moving, so this is a settled state.
 	Failed ConditionState = "failed"
 )
 
@@ -190,13 +192,19 @@ type hubFacts struct {
 }
 
 // hubCondition decides whether the hub is synced (the newest commit is
-// compiled and every write has landed) and its condition. It does no I/O.
+// compiled and every write has landed) and its condition: progressing while
+// work is under way (whatever else is wrong, which the message adds), then
+// failed when something is wrong and nothing is moving, else ready. So a
+// condition that is not progressing is a settled state. It does no I/O.
 func hubCondition(f hubFacts) (bool, Condition) {
 	if !f.leading {
 		return false, Condition{State: Progressing, Reason: ReasonNotLeading, Message: "standby: another hub leads"}
 	}
 	if !f.haveModel {
-		if f.source != nil && f.source.Error != "" {
+		switch {
+		case f.writeErr != nil:
+			return false, Condition{State: Failed, Reason: ReasonWriteFailed, Message: "etcd refuses writes: " + f.writeErr.Error()}
+		case f.source != nil && f.source.Error != "":
 			return false, Condition{State: Failed, Reason: ReasonSourceFailed, Message: "no commit fetched yet: " + f.source.Error}
 		}
 		return false, Condition{State: Progressing, Reason: ReasonWaitingForModel, Message: "no desired model compiled yet"}
@@ -204,43 +212,48 @@ func hubCondition(f hubFacts) (bool, Condition) {
 	sourceCurrent := f.source == nil || (f.source.Error == "" && f.source.Commit == f.commit)
 	synced := sourceCurrent && f.commit == f.latest && f.work == 0 && f.writes == 0 &&
 		f.pending == 0 && f.refused == 0 && f.retrying == 0 && f.writeErr == nil
-	failed := func(reason, msg string) (bool, Condition) {
-		return synced, Condition{State: Failed, Reason: reason, Message: msg}
-	}
+
+	var reason, problem string
 	switch {
 	case f.writeErr != nil:
-		return failed(ReasonWriteFailed, "etcd refuses writes: "+f.writeErr.Error())
+		reason, problem = ReasonWriteFailed, "etcd refuses writes: "+f.writeErr.Error()
 	case f.retrying > 0:
-		return failed(ReasonWriteFailed, fmt.Sprintf("%d cells wait to retry a write: %v", f.retrying, f.retryErr))
+		reason, problem = ReasonWriteFailed, fmt.Sprintf("%d cells wait to retry a write: %v", f.retrying, f.retryErr)
 	case f.source != nil && f.source.Error != "":
-		return failed(ReasonSourceFailed, fmt.Sprintf("the last %d fetches failed, serving commit %s: %s", max(f.source.Failures, 1), shortCommit(f.commit), f.source.Error))
+		reason, problem = ReasonSourceFailed, fmt.Sprintf("the last %d fetches failed, serving commit %s: %s", max(f.source.Failures, 1), shortCommit(f.commit), f.source.Error)
 	case f.refused > 0:
-		return failed(ReasonTooLarge, fmt.Sprintf("%d records are over the size of one etcd request and not written (see errors)", f.refused))
+		reason, problem = ReasonTooLarge, fmt.Sprintf("%d records are over the size of one etcd request and not written (see errors)", f.refused)
 	case f.ignored > 0:
-		return failed(ReasonRecordIgnored, fmt.Sprintf("%d records in etcd are ignored (see errors)", f.ignored))
+		reason, problem = ReasonRecordIgnored, fmt.Sprintf("%d records in etcd are ignored (see errors)", f.ignored)
+	case f.failedWorkloads > 0 || f.errors > 0:
+		reason, problem = ReasonWorkloadsFailed, fmt.Sprintf("%d workloads failed, %d other errors (see errors); failed workloads keep their last good version", f.failedWorkloads, f.errors)
+	}
+	progressing := func(reason, msg string) (bool, Condition) {
+		if problem != "" {
+			msg += "; " + problem
+		}
+		return synced, Condition{State: Progressing, Reason: reason, Message: msg}
+	}
+	newest := f.latest
+	if f.source != nil && f.source.Commit != "" {
+		newest = f.source.Commit
 	}
 	var work []string
-	if f.commit != f.latest || (f.source != nil && f.source.Commit != f.commit) {
-		latest := f.latest
-		if f.source != nil && f.source.Commit != "" {
-			latest = f.source.Commit
-		}
-		return false, Condition{State: Progressing, Reason: ReasonCompiling, Message: fmt.Sprintf("commit %s is being compiled (running %s)", shortCommit(latest), shortCommit(f.commit))}
-	}
 	if f.work > 0 {
 		work = append(work, fmt.Sprintf("%d queued", f.work))
 	}
 	if f.writes > 0 {
 		work = append(work, fmt.Sprintf("%d cells writing", f.writes))
 	}
-	if f.pending > 0 {
-		work = append(work, fmt.Sprintf("%d records to store", f.pending))
-	}
-	if len(work) > 0 {
-		return false, Condition{State: Progressing, Reason: ReasonApplying, Message: strings.Join(work, ", ")}
-	}
-	if f.failedWorkloads > 0 || f.errors > 0 {
-		return failed(ReasonWorkloadsFailed, fmt.Sprintf("%d workloads failed, %d other errors (see errors); failed workloads keep their last good version", f.failedWorkloads, f.errors))
+	switch {
+	case newest != f.commit && f.writeErr == nil:
+		return progressing(ReasonCompiling, fmt.Sprintf("commit %s is being compiled (running %s)", shortCommit(newest), shortCommit(f.commit)))
+	case len(work) > 0:
+		return progressing(ReasonApplying, strings.Join(work, ", "))
+	case problem != "":
+		return synced, Condition{State: Failed, Reason: reason, Message: problem}
+	case f.pending > 0:
+		return progressing(ReasonApplying, fmt.Sprintf("%d records to store", f.pending))
 	}
 	return synced, Condition{State: Ready, Reason: ReasonSynced}
 }

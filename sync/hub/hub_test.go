@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
 	"github.com/cellsync/cellsync/store"
@@ -25,6 +26,9 @@ type fixture struct {
 	stop  func()
 	ctx   context.Context
 	cells map[string]model.Cell
+	// metrics and source, when set, are handed to the hubs started next.
+	metrics *metrics.Hub
+	source  hub.Source
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -48,7 +52,7 @@ func (f *fixture) start() *hub.Hub {
 func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
 	f.t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log})
+	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Metrics: f.metrics, Source: f.source})
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

@@ -429,7 +429,7 @@ func TestOversizedAssignmentIsReportedNotWritten(t *testing.T) {
 	st := f.waitSettled("1")
 	got := f.assignments()
 	if got["c1"]["SelectorSyncSet/fine"] != "Config/a" {
-		t.Errorf("the small set was not written: %v", got)
+		t.Errorf("the small set was not written: %v; status %+v %q", got, st.Condition, st.Errors)
 	}
 	if _, ok := got["c1"]["SelectorSyncSet/big"]; ok {
 		t.Error("an assignment over the request limit was written")

@@ -115,12 +115,15 @@ func (t *term) setUnplaced(id string, us []placement.Unplaced) {
 		return cmp.Or(cmp.Compare(byReason[b], byReason[a]), cmp.Compare(a, b))
 	})
 	s := unplacedSummary{count: len(us), first: reasons[0]}
-	what := "instances"
-	if us[0].Kind == model.KindTask {
-		what = "task"
-	}
 	for _, r := range reasons[:min(len(reasons), maxUnplacedReasons)] {
-		s.lines = append(s.lines, fmt.Sprintf("%s %s: %d %s: %s", us[0].Kind, us[0].Name, byReason[r], what, r))
+		what := fmt.Sprintf("%d instances", byReason[r])
+		switch {
+		case us[0].Kind == model.KindTask:
+			what = "not placed"
+		case byReason[r] == 1:
+			what = "1 instance"
+		}
+		s.lines = append(s.lines, fmt.Sprintf("%s %s: %s: %s", us[0].Kind, us[0].Name, what, r))
 	}
 	t.unplaced[id] = s
 }
@@ -206,8 +209,21 @@ func (t *term) status(src *SourceStatus, latest *Desired) Status {
 		loose = append(loose, err.Error())
 	}
 	failed := 0
-	for _, id := range m.ids {
+	ids := m.ids
+	for id := range m.errs {
+		if _, ok := m.workloads[id]; !ok {
+			ids = append(slices.Clip(ids), id) // new and invalid: listed, failed
+		}
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
 		w := m.workloads[id]
+		if w == nil {
+			ws := WorkloadStatus{ID: id, Condition: workloadCondition(workloadFacts{err: m.errs[id]})}
+			failed++
+			st.Workloads = append(st.Workloads, ws)
+			continue
+		}
 		ws := WorkloadStatus{ID: id, Cells: spreads[id].cells, Placed: spreads[id].placed}
 		f := workloadFacts{kind: w.kind, src: w.src, err: m.errs[id], counts: ts.bySrc[id]}
 		if f.err == nil {
