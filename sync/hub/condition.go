@@ -235,7 +235,7 @@ func hubCondition(f hubFacts) (bool, Condition) {
 		return synced, Condition{State: Progressing, Reason: reason, Message: msg}
 	}
 	newest := f.latest
-	if f.source != nil && f.source.Commit != "" {
+	if f.source != nil && f.source.Commit != "" && newest == f.commit {
 		newest = f.source.Commit
 	}
 	var work []string
