@@ -164,7 +164,7 @@ func workloadCondition(f workloadFacts) Condition {
 		return progressing(ReasonTaskRunning, "running on cell "+f.task.Cell)
 	case f.kind == model.KindTask && f.task == nil:
 		return progressing(ReasonTaskPending, "not placed yet")
-	case f.running < f.desired:
+	case f.kind != model.KindTask && f.running < f.desired:
 		return progressing(ReasonStarting, fmt.Sprintf("%d of %d instances running", f.running, f.desired))
 	}
 	return Condition{State: Ready, Reason: ReasonReady}

@@ -79,7 +79,7 @@ func TestWorkloadCondition(t *testing.T) {
 		{"task pending", workloadFacts{kind: model.KindTask, task: &model.TaskRecord{State: model.TaskPending, Cell: "c1"}}, Progressing, ReasonTaskPending, 0},
 		{"task not placed yet", workloadFacts{kind: model.KindTask}, Progressing, ReasonTaskPending, 0},
 		{"task running", workloadFacts{kind: model.KindTask, task: &model.TaskRecord{State: model.TaskRunning}}, Progressing, ReasonTaskRunning, 0},
-		{"task done", workloadFacts{kind: model.KindTask, task: &model.TaskRecord{State: model.TaskCompleted}}, Ready, ReasonReady, 0},
+		{"task done", workloadFacts{kind: model.KindTask, desired: 1, task: &model.TaskRecord{State: model.TaskCompleted}}, Ready, ReasonReady, 0},
 		{"starting", workloadFacts{kind: model.KindLRP, desired: 2, running: 1}, Progressing, ReasonStarting, 0},
 	}
 	for _, tt := range tests {
