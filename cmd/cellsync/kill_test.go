@@ -28,10 +28,7 @@ func TestHubKilledMidFanOut(t *testing.T) {
 		t.Skip("builds the binary and fans out to 1,000 cells")
 	}
 	const cells, sets, instances = 1000, 20, 50
-	bin := filepath.Join(t.TempDir(), "cellsync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := cellsyncBinary(t)
 	st, srv := storetest.New(t)
 	ctx := context.Background()
 	var ops []store.Op
@@ -72,21 +69,8 @@ func TestHubKilledMidFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, chan error) {
-		cmd := exec.Command(bin, "hub", "--config", conf, "--log-level", "warn")
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		return cmd, exited
+		p := startHubProcess(t, bin, conf)
+		return p.cmd, p.exited
 	}
 	count := func() int64 {
 		resp, err := st.Etcd().Get(ctx, store.DesiredPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
