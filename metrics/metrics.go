@@ -389,8 +389,8 @@ func (q *Queue) Done(d time.Duration) { q.duration.Observe(d.Seconds()) }
 func (q *Queue) Workers(n int) { q.workers.Set(float64(n)) }
 
 // NewRegistry returns a registry holding the Go runtime and process
-// collectors (memory, goroutines, CPU), to which NewHub or NewCell add
-// cellsync's own.
+// collectors (memory, goroutines, CPU), to which NewHub and the cell agents
+// add cellsync's own.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

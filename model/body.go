@@ -42,7 +42,11 @@ func CellBodies(o Object, limit int) ([]CellBody, error) {
 		if limit > 0 && len(data) > limit {
 			h := o.Head()
 			field := fields[i]
-			if field == "" {
+			switch {
+			case field != "":
+			case h.Kind == KindConfig:
+				field = "data"
+			default:
 				field = "spec"
 			}
 			return nil, &Error{File: h.Source.File, Doc: h.Source.Doc, Line: h.Source.Line, Field: field,

@@ -52,6 +52,17 @@ func TestValidate(t *testing.T) {
 		t.Errorf("output lacks the selector error:\n%s", out)
 	}
 
+	// 600 KB of quotes: under the file limit, over the body limit once
+	// encoded (each quote becomes \").
+	quotes := "apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: quotes}\ndata:\n  k: '" + strings.Repeat(`"`, 600<<10) + "'\n"
+	if err := os.WriteFile(filepath.Join(dir, "quotes.yaml"), []byte(quotes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = run(t, "validate", dir)
+	if !strings.Contains(out, "quotes.yaml:2: document 1: data: Config quotes is 1228") || !strings.Contains(out, "over the 1048493-byte limit of one stored body") {
+		t.Errorf("output lacks the oversized body:\n%s", out)
+	}
+
 	if _, err := run(t, "validate", filepath.Join(dir, "missing")); err == nil {
 		t.Error("validate of a missing dir succeeded")
 	}

@@ -255,7 +255,7 @@ func (c *cellState) plan(in planInput) (w *cellWrite, wait time.Duration, errs [
 	}
 	m := in.model
 	want := c.want(m)
-	mr := mergeShared(c.name, want, m.shared, in.bodies, in.maxOp-len(store.SpecKey(model.SpecHash(nil))), c.stored)
+	mr := mergeShared(c.name, want, m.shared, in.bodies, store.MaxBodyBytes(in.maxOp), c.stored)
 	c.setConflicts(mr.conflicts)
 	refused := map[string]string{}
 	for obj, rf := range mr.refused {

@@ -340,7 +340,7 @@ func TestCellMergedBodyOverTheLimit(t *testing.T) {
 	h.c.setIntent(a.id, a.items)
 	h.c.setIntent(b.id, b.items)
 	// Limit: a record fits, each Config fits, the merge does not.
-	h.maxOp = len(store.SpecKey(model.SpecHash(nil))) + len(bodyB) + 60
+	h.maxOp = len(bodyB) + 60 + (store.DefaultMaxTxnBytes - store.DefaultMaxBodyBytes)
 	w := h.plan()
 	got := describe(w)
 	if !slices.Equal(got, []string{"put SelectorSyncSet/a@0", "put SelectorSyncSet/b@0"}) {

@@ -83,7 +83,7 @@ func newTerm(h *Hub, ctx context.Context, depose context.CancelCauseFunc, st *st
 		ignored:   map[string]string{},
 		bodies:    newBodyCache(),
 		tally:     newTally(),
-		maxBody:   st.MaxOpBytes() - len(store.SpecKey(model.SpecHash(nil))),
+		maxBody:   store.MaxBodyBytes(st.MaxOpBytes()),
 		fanout:    workqueue.New("fanout", h.queueOptions("fanout")),
 		apply:     workqueue.New("apply", h.queueOptions("apply")),
 		lostTasks: workqueue.New("convergence", h.queueOptions("convergence")),
