@@ -236,13 +236,14 @@ func (c *cellState) want(m *compiledModel) map[string][]model.Item {
 // hub wants, or nil when there is nothing to write (or a write is in
 // flight: the cell is then marked dirty), or when the cell backs off after
 // failed writes: wait then says how long, for the caller to plan again
-// (whatever queued the cell meanwhile, the backoff holds). Puts carry a
-// compare-and-swap on
-// the mirrored revision; records no source wants are deleted (Upsert
-// records only once the cell is gone); merged bodies go before the records
-// naming them; a crashed instance due for the hub's restart gets its record
-// re-put. Records and merged bodies over in.maxOp bytes are refused and
-// flagged. The errors are merges that failed, for the log.
+// (whatever queued the cell meanwhile, the backoff holds).
+//
+// Puts carry a compare-and-swap on the mirrored revision; records no source
+// wants are deleted (Upsert records only once the cell is gone); merged
+// bodies go before the records naming them; a crashed instance due for the
+// hub's restart gets its record re-put. Records and merged bodies over
+// in.maxOp bytes are refused and flagged. The errors are merges that
+// failed, for the log.
 func (c *cellState) plan(in planInput) (w *cellWrite, wait time.Duration, errs []error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -275,6 +276,9 @@ func (c *cellState) plan(in planInput) (w *cellWrite, wait time.Duration, errs [
 	}
 	for _, src := range slices.Sorted(maps.Keys(want)) {
 		items := withoutTombstones(want[src])
+		if len(items) == 0 {
+			continue // everything it carries here was refused: flagged above
+		}
 		wl := m.workloads[src]
 		upsert := wl != nil && wl.kind == model.KindSelectorSyncSet && wl.mode == model.ApplyUpsert
 		st, had := c.stored[src]

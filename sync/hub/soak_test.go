@@ -141,9 +141,11 @@ func TestSoak(t *testing.T) {
 	}
 	register(0, cells, true)
 
-	// model returns commit i's workloads: the 40 sets, one edited and one
-	// left out; a short-lived set that lives five commits; two LRPs whose
-	// size varies. Commit 0 and the last have the same shape.
+	// modelAt returns commit i's workloads: the 40 sets, one of them edited
+	// (a new 2 KB body) and another left out; a short-lived set with a
+	// selector of its own that lives five commits; two LRPs whose size and
+	// image vary. Commit 0 and the last have the same shape; everything in
+	// between is garbage the hub must free.
 	modelAt := func(i int, last bool) []model.Object {
 		var docs []string
 		for s := 0; s < sets; s++ {
@@ -154,21 +156,21 @@ func TestSoak(t *testing.T) {
 			for r := 0; r < configs; r++ {
 				v := "v"
 				if !last && s == i%sets && r == 0 {
-					v = fmt.Sprint("edit-", i)
+					v = fmt.Sprintf("edit-%d-%s", i, strings.Repeat("x", 2048))
 				}
 				cfgs = append(cfgs, fmt.Sprintf("cm-%02d-%d=%s", s, r, v))
 			}
 			docs = append(docs, set(fmt.Sprintf("s%02d", s), "Sync", "", cfgs...))
 		}
 		if !last && i > 0 {
-			docs = append(docs, set(fmt.Sprintf("x%d", i/5), "Sync", "", fmt.Sprintf("only-%d=1", i/5)))
+			docs = append(docs, set(fmt.Sprintf("x%d", i/5), "Sync", fmt.Sprintf("cell.capacity.memoryMB >= %d", i/5), fmt.Sprintf("only-%d=1", i/5)))
 		}
 		for l := 0; l < 2; l++ {
-			n := 50
+			n, image := 50, "busybox"
 			if !last {
-				n = 40 + (i*7+l*3)%30
+				n, image = 40+(i*7+l*3)%30, fmt.Sprintf("busybox:%d", i)
 			}
-			docs = append(docs, fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: l%d}\nspec: {image: busybox, instances: %d, resources: {memoryMB: 64, diskMB: 64}}", l, n))
+			docs = append(docs, fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: l%d}\nspec: {image: %q, instances: %d, resources: {memoryMB: 64, diskMB: 64}}", l, image, n))
 		}
 		return parseAll(t, strings.Join(docs, "\n---\n"))
 	}
