@@ -186,10 +186,11 @@ func Next(in LRP) Step {
 
 	var step Step
 	goal := rec.goal()
+	b := budget(st.Available - (n - pol.MaxUnavailable))
 	if goal == "" || rec.Paused {
-		step = v.standStill(&rec, goal)
+		step = v.standStill(&rec, goal, b)
 	} else {
-		step = v.roll(&rec, goal, canary, &st)
+		step = v.roll(&rec, goal, canary, b, &st)
 	}
 	for _, o := range v.main {
 		if o != nil && o.Version == goal && v.available(o) {
@@ -264,18 +265,35 @@ func (v lrpView) healthyAt(xs []*Instance, version string) int {
 	return n
 }
 
+// budget counts how many available instances a step may stop: those above
+// N-maxUnavailable. Stopping an unavailable one costs nothing.
+type budget int
+
+func (b *budget) spend(available bool) bool {
+	if !available {
+		return true
+	}
+	if *b > 0 {
+		*b--
+		return true
+	}
+	return false
+}
+
 // standStill is a failed or paused rollout's step: nothing moves, missing
-// indexes start at the safe version, and extras stay unless they run
-// neither the target nor the goal (a scale-down's leftovers).
-func (v lrpView) standStill(rec *Record, goal string) Step {
+// indexes start at the safe version, and the canaries and surge instances
+// stay; other indexes from N up (a scale-down's) go, within the budget.
+func (v lrpView) standStill(rec *Record, goal string, b budget) Step {
 	var s Step
 	for i, o := range v.main {
 		if o == nil {
 			s.Moves = append(s.Moves, Move{Index: int32(i), Version: rec.safe()})
 		}
 	}
+	keep := max(v.in.Policy.MaxSurge, v.in.Policy.Canary)
 	for _, o := range v.extras {
-		if o.Version == rec.Target.Version || o.Version == goal {
+		rollout := (o.Version == rec.Target.Version || o.Version == goal) && len(s.Extras) < keep
+		if rollout || !b.spend(v.available(o)) {
 			s.Extras = append(s.Extras, o.Index)
 		}
 	}
@@ -285,7 +303,7 @@ func (v lrpView) standStill(rec *Record, goal string) Step {
 // roll is a rolling step towards goal: stale extras go, unavailable old
 // indexes move at no cost, available ones move within the budget of
 // maxUnavailable, and extras start (within room) while there is work left.
-func (v lrpView) roll(rec *Record, goal string, canary bool, st *Status) Step {
+func (v lrpView) roll(rec *Record, goal string, canary bool, b budget, st *Status) Step {
 	pol, n := v.in.Policy, v.in.Instances
 	// limit bounds the extras a step starts; keep, the ones it keeps:
 	// promoted canaries serve as surge instances until the rollout ends.
@@ -296,20 +314,8 @@ func (v lrpView) roll(rec *Record, goal string, canary bool, st *Status) Step {
 	if pol.Canary > 0 {
 		keep = max(limit, pol.Canary)
 	}
-	budget := st.Available - (n - pol.MaxUnavailable)
 	var s Step
-	// spend takes one unit of the budget for an available instance;
-	// stopping an unavailable one costs nothing.
-	spend := func(o *Instance) bool {
-		if !v.available(o) {
-			return true
-		}
-		if budget > 0 {
-			budget--
-			return true
-		}
-		return false
-	}
+	spend := func(o *Instance) bool { return b.spend(v.available(o)) }
 
 	used := map[int32]bool{}
 	for _, o := range v.extras {
@@ -370,9 +376,9 @@ func (v lrpView) roll(rec *Record, goal string, canary bool, st *Status) Step {
 				inFlight++
 			}
 		}
-		st.Waiting = v.waiting(canary, limit, len(s.Extras), inFlight, budget)
+		st.Waiting = v.waiting(canary, limit, len(s.Extras), inFlight, int(b))
 	default:
-		st.Waiting = v.waiting(canary, limit, len(s.Extras), inFlight, budget)
+		st.Waiting = v.waiting(canary, limit, len(s.Extras), inFlight, int(b))
 	}
 	slices.SortFunc(s.Moves, func(a, b Move) int { return int(a.Index - b.Index) })
 	slices.Sort(s.Extras)
