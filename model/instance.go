@@ -53,9 +53,12 @@ func SpecHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// EncodeObject returns the canonical body of an object and its hash.
+// EncodeObject returns the canonical body of an object and its hash. The
+// body leaves out what only paces a rollout (an LRP's spec.update, the
+// pause annotation), so tuning or pausing a rollout changes no body and
+// restarts nothing.
 func EncodeObject(o Object) (body []byte, hash string, err error) {
-	body, err = json.Marshal(o)
+	body, err = json.Marshal(withoutRolloutFields(o))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
 	}

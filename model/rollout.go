@@ -20,6 +20,48 @@ func Paused(o Object) bool {
 	return o.Head().Metadata.Annotations[AnnotationPaused] == "true"
 }
 
+// withoutRolloutFields returns o without an LRP's spec.update and without
+// the pause annotation, copying only what it changes.
+func withoutRolloutFields(o Object) Object {
+	_, paused := o.Head().Metadata.Annotations[AnnotationPaused]
+	lrp, isLRP := o.(*LRP)
+	if !paused && (!isLRP || lrp.Spec.Update == nil) {
+		return o
+	}
+	var c Object
+	switch o := o.(type) {
+	case *LRP:
+		l := *o
+		l.Spec.Update = nil
+		c = &l
+	case *Task:
+		t := *o
+		c = &t
+	case *Config:
+		cf := *o
+		c = &cf
+	case *SelectorSyncSet:
+		s := *o
+		c = &s
+	default:
+		return o
+	}
+	h := c.Head()
+	if paused {
+		a := make(map[string]string, len(h.Metadata.Annotations))
+		for k, v := range h.Metadata.Annotations {
+			if k != AnnotationPaused {
+				a[k] = v
+			}
+		}
+		if len(a) == 0 {
+			a = nil
+		}
+		h.Metadata.Annotations = a
+	}
+	return c
+}
+
 // Rollout defaults, applied where a workload leaves a field out. They follow
 // Kubernetes' Deployment (25% unavailable, 25% surge, 10-minute progress
 // deadline) and Nomad's update block (10 s minimum healthy time), with one

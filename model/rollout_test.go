@@ -2,6 +2,7 @@ package model_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/cellsync/cellsync/model"
@@ -129,22 +130,44 @@ func TestAmount(t *testing.T) {
 	}
 }
 
-func TestUpdateSurvivesEncodeDecode(t *testing.T) {
-	objs, errs := model.ParseFile("f.yaml", []byte(lrpHead+"  update: {maxUnavailable: 1, maxSurge: 25%, canary: 2}\n"))
-	if len(errs) > 0 {
-		t.Fatal(errs)
+// TestEncodeObjectLeavesOutRolloutFields: tuning a rollout or pausing it
+// changes no body, so it is never a new version and restarts nothing.
+func TestEncodeObjectLeavesOutRolloutFields(t *testing.T) {
+	hash := func(src string) string {
+		t.Helper()
+		objs, errs := model.ParseFile("f.yaml", []byte(src))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		_, h, err := model.EncodeObject(objs[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
 	}
-	body, _, err := model.EncodeObject(objs[0])
-	if err != nil {
-		t.Fatal(err)
+	const head = "apiVersion: cellsync.io/v1\nkind: LRP\n"
+	plain := hash(head + "metadata: {name: web, annotations: {team: a}}\nspec: {image: busybox}\n")
+	same := map[string]string{
+		"update":           head + "metadata: {name: web, annotations: {team: a}}\nspec: {image: busybox, update: {maxUnavailable: 1, canary: 2}}\n",
+		"pause annotation": head + "metadata: {name: web, annotations: {team: a, cellsync.io/paused: 'true'}}\nspec: {image: busybox}\n",
 	}
-	back, err := model.DecodeObject(body)
-	if err != nil {
-		t.Fatal(err)
+	for name, src := range same {
+		if got := hash(src); got != plain {
+			t.Errorf("%s changes the body", name)
+		}
 	}
-	u := back.(*model.LRP).Spec.Update
-	if *u.MaxSurge != *model.Percent(25) || *u.MaxUnavailable != *model.Count(1) || u.Canary != 2 {
-		t.Errorf("decoded update = %+v", u)
+	if hash(head+"metadata: {name: web, annotations: {team: a}}\nspec: {image: busybox, command: [sh]}\n") == plain {
+		t.Error("a command change leaves the body alone")
+	}
+	// Encoding never changes the object it is given.
+	objs, _ := model.ParseFile("f.yaml", []byte(same["pause annotation"]))
+	if _, _, err := model.EncodeObject(objs[0]); err != nil || !model.Paused(objs[0]) {
+		t.Errorf("EncodeObject changed its input: %v", err)
+	}
+	objs, _ = model.ParseFile("f.yaml", []byte("apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: c, annotations: {cellsync.io/paused: 'true'}}\n"))
+	body, _, _ := model.EncodeObject(objs[0])
+	if strings.Contains(string(body), "paused") {
+		t.Errorf("body keeps the pause annotation: %s", body)
 	}
 }
 

@@ -73,6 +73,10 @@ type Status struct {
 	AwaitingPromotion bool
 	Reason            Reason
 	Message           string
+	// Commit is the commit of the version being rolled out, StableCommit
+	// that of the last version healthy everywhere.
+	Commit       string
+	StableCommit string
 	// Total is N (matching cells for a set).
 	Total int
 	// Updated counts instances (cells) of 0..N-1 at the goal version and
@@ -197,7 +201,8 @@ func Next(in LRP) Step {
 			st.Updated++
 		}
 	}
-	st.Phase, st.Paused, st.Reason, st.Message, st.Extra = rec.Phase, rec.Paused, rec.Reason, rec.Message, len(step.Extras)
+	st.fill(&rec)
+	st.Extra = len(step.Extras)
 	if rec.Paused {
 		st.Waiting = "paused: remove the " + model.AnnotationPaused + " annotation to resume"
 	}
@@ -348,13 +353,12 @@ func (v lrpView) roll(rec *Record, goal string, canary bool, b budget, st *Statu
 	}
 	if !canary {
 		// Unavailable old instances first: replacing them costs nothing.
-		slices.SortStableFunc(old, func(a, b int32) int {
-			return boolInt(v.available(v.main[a])) - boolInt(v.available(v.main[b]))
-		})
-		for _, i := range old {
-			if spend(v.main[i]) {
-				s.Moves = append(s.Moves, Move{Index: i, Version: goal})
-				inFlight++
+		for _, unavailable := range []bool{true, false} {
+			for _, i := range old {
+				if !v.available(v.main[i]) == unavailable && spend(v.main[i]) {
+					s.Moves = append(s.Moves, Move{Index: i, Version: goal})
+					inFlight++
+				}
 			}
 		}
 	}
@@ -400,11 +404,4 @@ func (v lrpView) waiting(canary bool, limit, extras, inFlight, budget int) strin
 		return "old instances turning healthy"
 	}
 	return ""
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }

@@ -158,7 +158,7 @@ func NextSet(in Set) SetStep {
 	if goal != "" && st.Updated == len(v.cells) {
 		rec.finish()
 	}
-	st.Phase, st.Paused, st.Reason, st.Message = rec.Phase, rec.Paused, rec.Reason, rec.Message
+	st.fill(&rec)
 	st.Waiting = v.waiting(&rec, changing, partition)
 	step.Record, step.Status = rec, st
 	return step
