@@ -14,7 +14,7 @@
 // index at its item's version and reports it in model.Actual.Version, with
 // HealthySince and, for a crash, its Cause. Scaling never changes a
 // version; only a change of what runs does. A set's version, for its
-// rollout, is a hash of the items it writes to a cell.
+// rollout, is SetVersion of the items it writes to a cell.
 //
 // # One step
 //
@@ -51,17 +51,16 @@
 //
 // # State machine
 //
-//	            new version desired (from any phase)
-//	                        │
-//	                        ▼
-//	  ┌──────────────► Progressing ──── every index (cell) at Target, available ───► Succeeded
-//	  │                 │       │                                                    (Stable = Target)
-//	  │    crash of a   │       │ no progress for progressDeadlineSeconds
-//	  │ Target instance │       │ (not while paused or awaiting promotion)
-//	  │                 ▼       ▼
-//	  │                   Failed ── autoRevert and a Stable version ──► Reverting ── all at Stable ──► Reverted
-//	  │                     (nothing moves)                          (same budget)
-//	  └── a new version desired
+//	a new version is desired (from any phase)
+//	     │
+//	     ▼
+//	Progressing ── every index (cell) at Target, available ──► Succeeded (Stable = Target)
+//	     │
+//	     │ a Target instance crashed, or no progress for
+//	     │ progressDeadlineSeconds (not while paused or awaiting promotion)
+//	     ▼
+//	  Failed ── autoRevert, Stable known ──► Reverting ── all at Stable ──► Reverted
+//	(nothing moves)                          (same budget)
 //
 // Paused (the cellsync.io/paused annotation) and awaiting promotion
 // (healthy canaries, no autoPromote, canary still > 0) are not persisted
