@@ -28,7 +28,8 @@ type LRP struct {
 	Instances int
 	// Paused is the workload's pause annotation.
 	Paused bool
-	// Observed are the indexes the hub has assigned, in any order.
+	// Observed are the indexes the hub has assigned, each once, in any
+	// order.
 	Observed []Instance
 	// Assigned are the revisions of the versions Observed names; a step
 	// with a zero Record takes Stable from them when every instance runs
@@ -99,6 +100,7 @@ type lrpView struct {
 }
 
 func newLRPView(in *LRP) lrpView {
+	in.Instances = max(0, in.Instances)
 	v := lrpView{in: in, main: make([]*Instance, in.Instances)}
 	for i := range in.Observed {
 		o := &in.Observed[i]

@@ -349,6 +349,11 @@ func TestNext(t *testing.T) {
 			},
 		},
 		{
+			name:  "a negative count is no instance",
+			in:    LRP{Desired: rev("v1"), Policy: policy(1, 1), Instances: -3, Record: succeeded("v1"), Now: now},
+			phase: Succeeded, stable: "v1",
+		},
+		{
 			name:  "zero instances: done at once",
 			in:    LRP{Desired: rev("v2"), Policy: policy(1, 1), Instances: 0, Observed: fleet(2, "v1"), Record: succeeded("v1"), Room: 5, Now: now},
 			phase: Succeeded, stable: "v2",
