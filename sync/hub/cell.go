@@ -808,7 +808,7 @@ func sameRecord(a, b model.Assignment) bool {
 
 func itemsEqual(a, b []model.Item) bool {
 	return slices.EqualFunc(a, b, func(x, y model.Item) bool {
-		return x.Kind == y.Kind && x.Name == y.Name && x.Spec == y.Spec && slices.Equal(x.Indexes, y.Indexes)
+		return x.Kind == y.Kind && x.Name == y.Name && x.Spec == y.Spec && slices.Equal(x.Indexes, y.Indexes) && slices.Equal(x.Configs, y.Configs)
 	})
 }
 
