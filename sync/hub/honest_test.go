@@ -25,6 +25,16 @@ func configSet(name, selector, cfg, value string) string {
 	return fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: SelectorSyncSet\nmetadata: {name: %s}\nspec:\n  resourceApplyMode: Sync\n  selector: '%s'\n  resources:\n  - {kind: Config, metadata: {name: %s}, data: {k: %q}}", name, selector, cfg, value)
 }
 
+// withMetrics gives the hubs started next a fresh set of metrics.
+func (f *fixture) withMetrics() {
+	f.t.Helper()
+	m, err := metrics.NewHub(prometheus.NewRegistry())
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.metrics = m
+}
+
 // restartOn stops the fixture's hub and starts one on c.
 func (f *fixture) restartOn(c *store.Client, cfg hub.Config) {
 	f.t.Helper()
@@ -158,17 +168,20 @@ func TestEtcdRefusingWritesIsNotSynced(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	reg := prometheus.NewRegistry()
-	if f.metrics, err = metrics.NewHub(reg); err != nil {
-		t.Fatal(err)
-	}
+	f.withMetrics()
 	f.restartOn(c, hub.Config{StatusInterval: 50 * time.Millisecond})
 	f.putCell("c1", "z1", nil)
-	var docs []string
-	for i := range 16 {
-		docs = append(docs, configSet(fmt.Sprintf("s%d", i), "", fmt.Sprintf("c%d", i), strings.Repeat(fmt.Sprint(i), 300<<10)))
+	// Fill etcd until it raises its NOSPACE alarm.
+	for i := 0; ; i++ {
+		_, err := c.Write(f.ctx, []store.Op{{Key: fmt.Sprintf("/junk/%d", i), Value: make([]byte, 200<<10)}})
+		if err != nil && strings.Contains(err.Error(), "database space exceeded") {
+			break
+		}
+		if i > 200 {
+			t.Fatalf("etcd took 40 MB over a 1 MB quota: %v", err)
+		}
 	}
-	f.commit("1", strings.Join(docs, "\n---\n"))
+	f.commit("1", set("s", "Sync", "", "a=1"))
 	var st hub.Status
 	f.eventually("the hub reports that etcd refuses writes", func() (bool, string) {
 		st = f.hub.Status()
@@ -189,11 +202,7 @@ func TestEtcdRefusingWritesIsNotSynced(t *testing.T) {
 // at its revision, found by the periodic resync, not fought forever.
 func TestUndecodableRecordIsRepaired(t *testing.T) {
 	f := newFixture(t)
-	reg := prometheus.NewRegistry()
-	var err error
-	if f.metrics, err = metrics.NewHub(reg); err != nil {
-		t.Fatal(err)
-	}
+	f.withMetrics()
 	key := store.DesiredKey("c1", "SelectorSyncSet/s")
 	if _, err := f.c.Write(f.ctx, []store.Op{{Key: key, Value: []byte("{not json")}}); err != nil {
 		t.Fatal(err)
@@ -225,11 +234,7 @@ func TestUndecodableRecordIsRepaired(t *testing.T) {
 // synced; once the writer stops, the record is repaired.
 func TestLostRoundsAreBoundedAndCounted(t *testing.T) {
 	f := newFixture(t)
-	reg := prometheus.NewRegistry()
-	var err error
-	if f.metrics, err = metrics.NewHub(reg); err != nil {
-		t.Fatal(err)
-	}
+	f.withMetrics()
 	f.stop()
 	f.startWith(hub.Config{ResyncInterval: 100 * time.Millisecond})
 	f.putCell("c1", "z1", nil)
@@ -298,11 +303,7 @@ func TestAnyRegistrationChangeReevaluates(t *testing.T) {
 // logged, counted and reported; the hub trusts the key (issue #15, item 2).
 func TestCellPosingAsAnotherIsIgnored(t *testing.T) {
 	f := newFixture(t)
-	reg := prometheus.NewRegistry()
-	var err error
-	if f.metrics, err = metrics.NewHub(reg); err != nil {
-		t.Fatal(err)
-	}
+	f.withMetrics()
 	f.stop()
 	f.start()
 	f.putCell("c1", "z1", nil)
@@ -323,7 +324,8 @@ func TestCellPosingAsAnotherIsIgnored(t *testing.T) {
 	f.eventually("both records reported", func() (bool, string) {
 		st = f.hub.Status()
 		errs := strings.Join(st.Errors, "\n")
-		return strings.Contains(errs, `cells/c1 holds a registration named "c2"`) && strings.Contains(errs, "holds the state of instance LRP/other/7"), errs
+		return strings.Contains(errs, `cells/c1 holds the registration of cell "c2", not "c1"`) &&
+			strings.Contains(errs, `actual/c1/LRP/web/0 holds the state of instance "LRP/other/7", not "LRP/web/0"`), errs
 	})
 	if st.Condition.Reason != hub.ReasonRecordIgnored {
 		t.Errorf("hub condition = %+v, want RecordIgnored", st.Condition)
@@ -412,7 +414,8 @@ func TestWorkloadConditions(t *testing.T) {
 }
 
 // TestStatusIsBounded: 400 LRPs of 10,000 instances that no cell can hold
-// are aggregated per workload: /status stays small.
+// are aggregated per workload: /status stays small, and so does the heap
+// (measured with the embedded etcd in the process, so an upper bound).
 func TestStatusIsBounded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("places 4,000,000 instances")
@@ -438,5 +441,9 @@ func TestStatusIsBounded(t *testing.T) {
 	if w.UnplacedCount != 10000 || len(w.Unplaced) != 1 || !strings.Contains(w.Unplaced[0], "LRP big-000: 10000 instances: needs 999999 MB") {
 		t.Errorf("big-000 = %+v", w)
 	}
-	t.Logf("status of 400 unplaceable LRPs × 10,000 instances: %d bytes", len(b))
+	heap := liveHeap()
+	if heap > 512<<20 {
+		t.Errorf("live heap %d MB, want under 512 MB", heap>>20)
+	}
+	t.Logf("status of 400 unplaceable LRPs × 10,000 instances: %d bytes; live heap %d MB", len(b), heap>>20)
 }

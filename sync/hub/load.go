@@ -202,16 +202,10 @@ func (t *term) onCells(evs []store.Event) {
 // t.mu, or own t during load.
 func (t *term) cellPut(kv store.KV) {
 	name := strings.TrimPrefix(kv.Key, store.CellsPrefix)
-	var c model.Cell
-	if err := store.Decode(kv, &c); err != nil {
-		t.ignore(kv.Key, fmt.Sprintf("%s: %v", kv.Key, err))
+	c, ok := decodeKeyed(t, kv, name, "the registration of cell", func(c *model.Cell) string { return c.Name })
+	if !ok {
 		return
 	}
-	if c.Name != name {
-		t.ignore(kv.Key, fmt.Sprintf("%s holds a registration named %q: the key names the cell; ignored", kv.Key, c.Name))
-		return
-	}
-	t.unignore(kv.Key)
 	old, had := t.registry[name]
 	if had && reflect.DeepEqual(old, c) {
 		return
@@ -298,19 +292,32 @@ func (t *term) actualEvent(ev store.Event) {
 		t.cellFor(cell).setReport(r.AppliedRevision)
 		return
 	}
-	var a model.Actual
-	if err := store.Decode(ev.KV, &a); err != nil {
-		t.ignore(ev.KV.Key, fmt.Sprintf("%s: %v", ev.KV.Key, err))
+	a, ok := decodeKeyed(t, ev.KV, id, "the state of instance", func(a *model.Actual) string { return model.InstanceID(model.KindLRP, a.Name, a.Index) })
+	if !ok {
 		return
 	}
-	if want := model.InstanceID(model.KindLRP, a.Name, a.Index); want != id {
-		t.ignore(ev.KV.Key, fmt.Sprintf("%s holds the state of instance %s: the key names the instance; ignored", ev.KV.Key, want))
-		return
-	}
-	t.unignore(ev.KV.Key)
 	if d, restart := t.cellFor(cell).setActual(id, a, t.h.cfg.Restart, time.Now()); restart {
 		t.apply.AddAfter(cell, d)
 	}
+}
+
+// decodeKeyed decodes a record that its key names (name, the key's last
+// part). A record that does not decode, or whose content names another
+// (nameOf) than its key, is ignored and reported: the hub trusts the key,
+// which etcd's roles let only its owner write, never the name inside the
+// value. what says what the record holds, for the report.
+func decodeKeyed[T any](t *term, kv store.KV, name, what string, nameOf func(*T) string) (T, bool) {
+	var v T
+	if err := store.Decode(kv, &v); err != nil {
+		t.ignore(kv.Key, fmt.Sprintf("%s: %v", kv.Key, err))
+		return v, false
+	}
+	if got := nameOf(&v); got != name {
+		t.ignore(kv.Key, fmt.Sprintf("%s holds %s %q, not %q: the key decides; ignored", kv.Key, what, got, name))
+		return v, false
+	}
+	t.unignore(kv.Key)
+	return v, true
 }
 
 // ignore records a key whose record the hub does not trust, with why:

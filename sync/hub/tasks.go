@@ -203,16 +203,10 @@ func (t *term) onTasks(evs []store.Event) {
 // Callers hold t.mu, or own t during load.
 func (t *term) taskPut(kv store.KV, seed func(spec string) model.Resources) {
 	name := strings.TrimPrefix(kv.Key, store.TasksPrefix)
-	var rec model.TaskRecord
-	if err := store.Decode(kv, &rec); err != nil {
-		t.ignore(kv.Key, fmt.Sprintf("%s: %v", kv.Key, err))
+	rec, ok := decodeKeyed(t, kv, name, "the record of task", func(r *model.TaskRecord) string { return r.Name })
+	if !ok {
 		return
 	}
-	if rec.Name != name {
-		t.ignore(kv.Key, fmt.Sprintf("%s holds a record of task %q: the key names the task; ignored", kv.Key, rec.Name))
-		return
-	}
-	t.unignore(kv.Key)
 	prev, had := t.tasks[name]
 	if had && kv.ModRevision < prev.rev {
 		return // older than what this term already knows
