@@ -23,7 +23,8 @@ var ErrNoHub = errors.New("no hub")
 
 // FetchStatus returns the hub's status: from GET /status when the target
 // names a hub, else (or when the hub does not answer and etcd is known) from
-// the copy the hub keeps in etcd, which is written only in settled states.
+// the copy the hub keeps in etcd, written whenever the status changes (an
+// etcd that refuses writes keeps an older copy).
 // It returns an error wrapping ErrNoHub, with what to do next, when
 // neither answers.
 func FetchStatus(ctx context.Context, t Target) (hub.Status, error) {
