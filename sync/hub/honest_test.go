@@ -429,7 +429,9 @@ func TestStatusIsBounded(t *testing.T) {
 		docs = append(docs, fmt.Sprintf("apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: big-%03d}\nspec: {image: busybox, instances: 10000, resources: {memoryMB: 999999, diskMB: 10}}", i))
 	}
 	f.commit("1", strings.Join(docs, "\n---\n"))
-	st := f.waitSettled("1")
+	// 4,000,000 placement attempts: seconds, a minute under the race
+	// detector on a loaded machine.
+	st := f.waitSettledWithin(2*time.Minute, "1")
 	b, err := json.Marshal(st)
 	if err != nil {
 		t.Fatal(err)

@@ -144,7 +144,13 @@ func (f *fixture) assignments() map[string]map[string]string {
 // eventually polls cond until it holds or 15 s pass.
 func (f *fixture) eventually(what string, cond func() (bool, string)) {
 	f.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	f.eventuallyWithin(15*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or limit passes.
+func (f *fixture) eventuallyWithin(limit time.Duration, what string, cond func() (bool, string)) {
+	f.t.Helper()
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var last string
@@ -179,8 +185,14 @@ func (f *fixture) waitSynced(commit string) {
 // way (its condition is ready or failed), and returns its status.
 func (f *fixture) waitSettled(commit string) hub.Status {
 	f.t.Helper()
+	return f.waitSettledWithin(15*time.Second, commit)
+}
+
+// waitSettledWithin is waitSettled for a hub given more time.
+func (f *fixture) waitSettledWithin(limit time.Duration, commit string) hub.Status {
+	f.t.Helper()
 	var st hub.Status
-	f.eventually("hub settled at "+commit, func() (bool, string) {
+	f.eventuallyWithin(limit, "hub settled at "+commit, func() (bool, string) {
 		st = f.hub.Status()
 		return st.Leading && st.Commit == commit && st.Condition.State != hub.Progressing, fmt.Sprintf("%+v %+v", st.Condition, st.Queues)
 	})
