@@ -313,13 +313,21 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // statusLoop sets the status metrics and mirrors the status into etcd, for
-// `cellsync status` run against etcd alone, whenever it changed: so the
-// copy says "not synced" and why, as /status does. A restarted hub that
-// changes nothing writes nothing.
+// `cellsync status` run against etcd alone: at once when the commit,
+// synced, the hub's condition or a workload's state changes, so the copy
+// says "not synced" and why as /status does; otherwise, while figures move
+// (a long rollout), at most every copyInterval, so the copy does not grow etcd's history by a
+// status per tick. A restarted hub that changes nothing writes nothing.
 func (h *Hub) statusLoop(ctx context.Context, t *term) error {
 	var last []byte
+	var lastKey string
+	var lastWrite time.Time
 	if kv, ok, err := t.st.Get(ctx, store.StatusKey("hub")); err == nil && ok {
 		last = kv.Value
+		var prev Status
+		if store.Decode(kv, &prev) == nil {
+			lastKey = statusKey(prev)
+		}
 	}
 	tick := time.NewTicker(h.cfg.StatusInterval)
 	defer tick.Stop()
@@ -338,14 +346,32 @@ func (h *Hub) statusLoop(ctx context.Context, t *term) error {
 		if err != nil || string(val) == string(last) {
 			continue
 		}
+		if statusKey(st) == lastKey && time.Since(lastWrite) < copyInterval {
+			continue
+		}
 		if _, err := t.st.Write(ctx, []store.Op{{Key: store.StatusKey("hub"), Value: val}}); err != nil {
 			t.writeFailed(err)
 			h.log.Warn("write status", "err", err)
 			continue
 		}
 		t.writeLanded()
-		last = val
+		last, lastKey, lastWrite = val, statusKey(st), time.Now()
 	}
+}
+
+// copyInterval bounds how often the copy in etcd follows figures that move
+// while the hub's condition stays the same.
+const copyInterval = 30 * time.Second
+
+// statusKey is what, when it changes, is written to the copy at once: the
+// commit, synced, the hub's condition and how many workloads are in each
+// state.
+func statusKey(st Status) string {
+	n := map[ConditionState]int{}
+	for _, w := range st.Workloads {
+		n[w.Condition.State]++
+	}
+	return fmt.Sprintf("%s|%v|%s|%s|%d|%d|%d", st.Commit, st.Synced, st.Condition.State, st.Condition.Reason, n[Ready], n[Progressing], n[Failed])
 }
 
 // statusCopy encodes the status for etcd, leaving the cells out when it
