@@ -105,6 +105,17 @@ type Actual struct {
 	ExitStatus int       `json:"exitStatus,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	Since      time.Time `json:"since"`
+	// Address is the container's own IP address (bridge networking).
+	Address string `json:"address,omitempty"`
+	// Ports say where the instance's named ports are reachable.
+	Ports []PortBinding `json:"ports,omitempty"`
+	// Routes are the LRP's routes, copied here so that a router needs
+	// nothing but actual state.
+	Routes []Route `json:"routes,omitempty"`
+	// Draining marks a RUNNING instance that its cell is about to stop:
+	// routers stop sending it requests, and the cell waits its drain
+	// period before the SIGTERM.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // CellReport is a cell agent's summary of itself, at actual/<cell>/agent.
