@@ -29,6 +29,8 @@ type Agent struct {
 	rep     *reporter
 	files   configFiles
 	desired *watcher
+	portMu  sync.Mutex
+	ports   *portPool
 
 	leaseMu    sync.Mutex
 	lease      clientv3.LeaseID
@@ -64,6 +66,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, st: deps.Store, rt: deps.Runtime, log: deps.Logger, clock: deps.Clock, m: m,
 		files:      configFiles{dir: cfg.StateDir},
+		ports:      newPortPool(cfg.PortRange),
 		state:      model.CellReady,
 		registered: make(chan struct{}),
 		drained:    make(chan struct{}),
@@ -368,6 +371,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		r := a.newRunner(id, l.version, false)
 		r.bumpRev = l.bump
 		adopted := a.takeAdopted(id, l.version)
+		if adopted != nil && !a.adoptPorts(r, adopted, l.lrp.Spec.Ports) {
+			adopted = nil
+		}
 		crashes := 0
 		if prev, ok := a.crashSeed[id]; ok && prev.Spec == l.hash {
 			crashes = prev.CrashCount

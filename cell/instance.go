@@ -38,6 +38,9 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
+	// ports are the instance's host port mappings, allocated at its first
+	// start (or reserved at adoption) and released when the runner ends.
+	ports []PortMapping
 }
 
 // stop ends the runner; with kill its container is removed too. It does not
@@ -132,10 +135,14 @@ func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.A
 	}
 	a.rep.set(r.id, act)
 	t0 := a.clock.Now()
+	if err := a.allocatePorts(r, w.lrp.Spec.Ports); err != nil {
+		return crash{code: -1, reason: fmt.Sprintf("prepare container: %v", err)}, false
+	}
 	spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.lrp.Spec.Process, w.configs)
 	if err != nil {
 		return crash{code: -1, reason: fmt.Sprintf("prepare container: %v", err)}, false
 	}
+	spec.Ports = r.ports
 	// A container left by an earlier run of this instance (crashed, or of
 	// an older version) holds the ID.
 	a.removeContainer(ctx, r.cid)
@@ -154,7 +161,19 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 	defer stopWait()
 	act := base
 	act.ContainerID, act.CrashCount = r.cid, crashes
-	hc := w.lrp.Spec.HealthCheck
+	ports, err := a.bindings(ctx, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return crash{}, time.Time{}
+		}
+		a.removeContainer(ctx, r.cid)
+		return crash{code: -1, reason: fmt.Sprintf("container network: %v", err)}, time.Time{}
+	}
+	act.Ports = ports
+	if len(ports) > 0 {
+		act.Routes = w.lrp.Spec.Routes
+	}
+	hc := healthCheckOf(&w.lrp.Spec)
 	var runningSince time.Time
 	running := func() {
 		runningSince = a.clock.Now()
@@ -187,7 +206,7 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		case <-t.Chan():
 		}
 		next = interval
-		err := a.check(ctx, r.cid, hc, w.lrp.Spec.Network, timeout)
+		err := a.check(ctx, r.cid, hc, w.lrp.Spec.NetworkMode(), timeout)
 		if ctx.Err() != nil {
 			return crash{}, runningSince
 		}
@@ -246,7 +265,10 @@ func (a *Agent) check(ctx context.Context, cid string, hc *model.HealthCheck, ne
 		return nil
 	}
 	if network == model.NetworkNone {
-		return fmt.Errorf("tcp check of port %d: a container with network none has no port to check; use an exec check", hc.TCPPort)
+		return fmt.Errorf("a container with network none has no port to check; use an exec check")
+	}
+	if h := hc.HTTP; h != nil {
+		return a.rt.CheckHTTP(ctx, cid, h.Port, h.CheckPath())
 	}
 	if err := a.rt.CheckPort(ctx, cid, hc.TCPPort); err != nil {
 		return fmt.Errorf("tcp check of port %d: %w", hc.TCPPort, err)
@@ -267,14 +289,20 @@ func (a *Agent) removeContainer(ctx context.Context, cid string) {
 // finish ends a stopped LRP runner: with kill, its container and its
 // actual state go; without, both stay for the next agent.
 func (a *Agent) finish(r *runner) {
+	defer a.releasePorts(r)
 	if !r.kill.Load() {
 		return
 	}
+	a.drain(r)
 	a.removeContainer(context.Background(), r.cid)
 	a.rep.remove(r.id)
 }
 
 // labels are the container labels of a runner's instance.
 func (a *Agent) labels(r *runner) map[string]string {
-	return map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	l := map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	if len(r.ports) > 0 {
+		l[LabelPorts] = portsLabel(r.ports)
+	}
+	return l
 }
