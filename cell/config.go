@@ -2,8 +2,8 @@ package cell
 
 import (
 	"fmt"
-	"net/netip"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/jonboulle/clockwork"
