@@ -417,3 +417,6 @@ func (r *Runtime) RemoveBridge(ctx context.Context) error {
 
 // Bridge returns the bridge configuration in use, defaults applied.
 func (r *Runtime) Bridge() BridgeConfig { return r.cfg.Bridge }
+
+// StateDir returns the runtime's state directory.
+func (r *Runtime) StateDir() string { return r.cfg.StateDir }
