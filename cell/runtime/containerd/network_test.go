@@ -63,8 +63,8 @@ func TestBridgeNetworkOnContainerd(t *testing.T) {
 		t.Fatalf("addresses %s and %s: want two different ones in %s", addrA, addrB, n.Bridge.Subnet)
 	}
 	for url, want := range map[string]string{
-		fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort):   "A",
-		fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort+1): "B",
+		fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort):           "A",
+		fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort+1):         "B",
 		fmt.Sprintf("http://%s/", netip.AddrPortFrom(addrA, 8080)): "A",
 	} {
 		var got string
