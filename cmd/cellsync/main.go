@@ -44,6 +44,6 @@ selector matches.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth())
+	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth(), newRouter())
 	return root
 }
