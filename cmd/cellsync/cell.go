@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"time"
 
@@ -32,6 +33,9 @@ func newCell() *cobra.Command {
 		metricsAddr string
 		tlsFiles    store.TLSFiles
 		logLevel    slog.Level
+		portRange   string
+		bridge      ctrd.BridgeConfig
+		subnet      string
 	)
 	cmd := &cobra.Command{
 		Use:   "cell",
@@ -67,6 +71,15 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			if detach {
 				cfg.Shutdown = cell.Detach
 			}
+			var err error
+			if cfg.PortRange, err = cell.ParsePortRange(portRange); err != nil {
+				return fmt.Errorf("--port-range: %w", err)
+			}
+			if subnet != "" {
+				if bridge.Subnet, err = netip.ParsePrefix(subnet); err != nil {
+					return fmt.Errorf("--bridge-subnet: %w", err)
+				}
+			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 			ctx := cmd.Context()
 			st, err := store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsFiles})
@@ -79,7 +92,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			case ops.RuntimeSim:
 				rt = sim.New(nil)
 			case ops.RuntimeContainerd:
-				c, err := ctrd.New(ctx, ctrd.Config{Address: socket, StateDir: cfg.StateDir})
+				c, err := ctrd.New(ctx, ctrd.Config{Address: socket, StateDir: cfg.StateDir, Bridge: bridge})
 				if err != nil {
 					return fmt.Errorf("%w: start containerd, pass --containerd-socket, or use --runtime sim", err)
 				}
@@ -135,6 +148,12 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 	fl.StringVar(&tlsFiles.CA, "etcd-ca", "", "CA file for mutual TLS with etcd (see cellsync certs)")
 	fl.StringVar(&tlsFiles.Cert, "etcd-cert", "", "this cell's client certificate for etcd")
 	fl.StringVar(&tlsFiles.Key, "etcd-key", "", "this cell's client key for etcd")
+	fl.StringVar(&cfg.Address, "address", ops.HostAddress(), "IP address at which routers reach this cell's host ports")
+	fl.StringVar(&portRange, "port-range", cell.PortRange{First: cell.DefaultFirstPort, Last: cell.DefaultLastPort}.String(), "host ports for LRP ports (first-last); cells sharing a machine need disjoint ranges")
+	fl.DurationVar(&cfg.DrainPeriod, "drain-period", cell.DefaultDrainPeriod, "how long a routed instance keeps serving after leaving the routers, before SIGTERM (at most 10m)")
+	fl.StringVar(&bridge.Name, "bridge", ctrd.DefaultBridge, "bridge interface of containers with network bridge")
+	fl.StringVar(&subnet, "bridge-subnet", ctrd.DefaultSubnet, "IPv4 subnet of the bridge")
+	fl.StringSliceVar(&bridge.PluginDirs, "cni-plugin-dir", ctrd.DefaultPluginDirs, "directories holding the CNI plugins")
 	cfg.Version = "dev"
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
