@@ -32,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "cellsync_router_upstream_errors_total", Help: "Failed attempts to reach an instance, by route and reason (refused, dial, other).",
 		}, []string{"route", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cellsync_router_retries_total", Help: "Idempotent requests retried on another instance after a failed connection, by route.",
+			Name: "cellsync_router_retries_total", Help: "Idempotent requests retried on another instance after a failed or broken connection, by route.",
 		}, []string{"route"}),
 		routes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "cellsync_router_routes", Help: "Hosts in the route table.",

@@ -279,10 +279,14 @@ func (r *Router) try(req *http.Request, ep Endpoint, hs *hostState) (*http.Respo
 	return resp, nil
 }
 
-// retryable: the request never reached an instance, and may be sent twice.
+// retryable: the request may be sent again. A request without body whose
+// method is idempotent is retried when the connection failed (refused, or
+// no connection could be made) and also when it broke before an answer
+// came (an instance killed mid-request): the instance did not answer, and
+// sending such a request twice is harmless by HTTP's semantics. A request
+// whose client gave up is not.
 func retryable(req *http.Request, err error) bool {
-	var op *net.OpError
-	if !errors.As(err, &op) || op.Op != "dial" {
+	if req.Context().Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody {

@@ -404,3 +404,40 @@ func TestRoutersSideBySide(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionBrokenBeforeAnAnswerIsRetriedForGETs(t *testing.T) {
+	f := newFixture(t, router.Config{})
+	// An instance that dies mid-request: it reads the request and drops
+	// the connection without a word.
+	dying := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}))
+	t.Cleanup(dying.Close)
+	f.instance("c1", "web", 0, "web.example", dying.Listener.Addr().String())
+	f.instance("c1", "web", 1, "web.example", backend(t, "ok"))
+	f.waitEndpoints("web.example", 2)
+	for i := range 20 {
+		if code, body := f.get("web.example", "/"); code != 200 || body != "ok" {
+			t.Fatalf("GET %d: status %d %q", i, code, body)
+		}
+	}
+	failed := 0
+	for range 20 {
+		req, _ := http.NewRequest(http.MethodPost, f.url+"/", strings.NewReader("x"))
+		req.Host = "web.example"
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusBadGateway {
+			failed++
+		}
+	}
+	if failed != 10 {
+		t.Fatalf("%d of 20 POSTs failed, want 10 (a POST is never sent twice)", failed)
+	}
+}
