@@ -38,8 +38,9 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
-	// ports are the instance's host port mappings, allocated at its first
-	// start (or reserved at adoption) and released when the runner ends.
+	// ports are the instance's host port mappings, allocated at each start
+	// (or reserved at adoption) and released at the next start or when the
+	// runner ends.
 	ports []PortMapping
 }
 
@@ -99,7 +100,6 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		crashes++
 		a.m.crashes.Inc()
 		a.log.Info("instance crashed", "cell", a.cfg.Name, "instance", r.id, "crashes", crashes, "exit", c.code, "reason", c.reason)
-		a.removeContainer(ctx, r.cid)
 		// A bump that arrived while the instance ran is not for this crash.
 		select {
 		case <-r.bump:
@@ -107,7 +107,8 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		}
 		act := base
 		act.State, act.CrashCount, act.ExitStatus, act.Reason = model.StateCrashed, crashes, c.code, c.reason
-		a.rep.set(r.id, act)
+		a.reportCrash(r, act)
+		a.removeContainer(ctx, r.cid)
 		if crashes <= a.cfg.ImmediateRestarts {
 			continue
 		}
@@ -220,7 +221,6 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		failures++
 		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
 		if failures >= threshold {
-			a.removeContainer(ctx, r.cid)
 			return crash{code: -1, reason: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
 		}
 	}

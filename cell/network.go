@@ -62,10 +62,16 @@ func hostPorts(ports []PortMapping) []int {
 	return out
 }
 
-// allocatePorts gives a runner host ports for its LRP's ports, once: a
-// restarted instance keeps them until its runner ends.
+// allocatePorts gives a runner new host ports for its LRP's ports at
+// every start. A restarted instance does not keep its old ports: the
+// kernel's connection tracking may still hold recent connections to them
+// translated to the old container's address, where a new connection that
+// reuses such an entry would hang instead of reaching the new container;
+// and a router's kept-alive connections to the old port would too.
 func (a *Agent) allocatePorts(r *runner, ports []model.Port) error {
-	if len(ports) == 0 || r.ports != nil {
+	a.releasePorts(r)
+	r.ports = nil
+	if len(ports) == 0 {
 		return nil
 	}
 	a.portMu.Lock()
@@ -141,6 +147,24 @@ func healthCheckOf(s *model.LRPSpec) *model.HealthCheck {
 		return nil
 	}
 	return &model.HealthCheck{TCPPort: s.Ports[i].ContainerPort, IntervalSeconds: 1}
+}
+
+// reportCrash reports a crashed instance; one that was routed is reported
+// before its container and network are removed, and the agent waits (at
+// most StopTimeout) until routers can see it: a connection made to its
+// host port while the network goes away could otherwise hang instead of
+// being refused.
+func (a *Agent) reportCrash(r *runner, act model.Actual) {
+	prev, _ := a.rep.get(r.id)
+	seq := a.rep.set(r.id, act)
+	if prev.State != model.StateRunning || len(prev.Routes) == 0 || prev.Draining {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.StopTimeout)
+	defer cancel()
+	if err := a.rep.waitWritten(ctx, seq); err != nil {
+		a.log.Warn("crash report not written before removing the container", "cell", a.cfg.Name, "instance", r.id, "err", err)
+	}
 }
 
 // drain takes a routed, RUNNING instance out of the routers before its

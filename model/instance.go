@@ -105,8 +105,6 @@ type Actual struct {
 	ExitStatus int       `json:"exitStatus,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	Since      time.Time `json:"since"`
-	// Address is the container's own IP address (bridge networking).
-	Address string `json:"address,omitempty"`
 	// Ports say where the instance's named ports are reachable.
 	Ports []PortBinding `json:"ports,omitempty"`
 	// Routes are the LRP's routes, copied here so that a router needs

@@ -22,7 +22,9 @@ import (
 
 // Defaults of Config.
 const (
-	DefaultDialTimeout   = 5 * time.Second
+	// DefaultDialTimeout is short: instances are near, and a dial that
+	// hangs is retried on another instance.
+	DefaultDialTimeout   = 2 * time.Second
 	DefaultRetryInterval = time.Second
 	// DefaultMaxIdlePerEndpoint is how many idle connections to one
 	// instance are kept for reuse.
@@ -33,7 +35,7 @@ const (
 type Config struct {
 	// Balance spreads a host's requests; default RoundRobin.
 	Balance Balance
-	// DialTimeout bounds connecting to an instance; default 5s.
+	// DialTimeout bounds connecting to an instance; default 2s.
 	DialTimeout time.Duration
 	// MaxIdlePerEndpoint bounds the idle connections kept per instance;
 	// default 256.
@@ -286,7 +288,7 @@ func (r *Router) try(req *http.Request, ep Endpoint, hs *hostState) (*http.Respo
 // sending such a request twice is harmless by HTTP's semantics. A request
 // whose client gave up is not.
 func retryable(req *http.Request, err error) bool {
-	if req.Context().Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if req.Context().Err() != nil {
 		return false
 	}
 	if req.Body != nil && req.Body != http.NoBody {
