@@ -67,7 +67,7 @@ type Router struct {
 	m         *metrics
 	routes    *Routes
 	proxy     *httputil.ReverseProxy
-	transport *http.Transport
+	upstream  *upstream
 
 	hosts sync.Map // host → *hostState
 	loads sync.Map // endpoint address → *atomic.Int64 (requests in flight)
@@ -118,14 +118,7 @@ func New(cfg Config, deps Deps) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{cfg: cfg, src: deps.Source, log: deps.Logger, m: m, routes: NewRoutes()}
-	r.transport = &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        0, // no global bound: per endpoint only
-		MaxIdleConnsPerHost: cfg.MaxIdlePerEndpoint,
-		IdleConnTimeout:     90 * time.Second,
-		// Instances speak HTTP/1.1; the proxy's own clients may use HTTP/2.
-		ForceAttemptHTTP2: false,
-	}
+	r.upstream = newUpstream(cfg.DialTimeout, cfg.MaxIdlePerEndpoint)
 	r.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = "http"
@@ -151,7 +144,7 @@ func (r *Router) Run(ctx context.Context) error {
 		r.m.updates.Inc()
 		r.m.routes.Set(float64(r.routes.Load().Len()))
 	})
-	r.transport.CloseIdleConnections()
+	r.upstream.closeIdle()
 	return nil
 }
 
@@ -266,7 +259,7 @@ func (r *Router) try(req *http.Request, ep Endpoint, hs *hostState) (*http.Respo
 	out.URL = &u
 	load := r.load(ep.Addr)
 	load.Add(1)
-	resp, err := r.transport.RoundTrip(&out)
+	resp, err := r.upstream.RoundTrip(&out)
 	if err != nil {
 		load.Add(-1)
 		r.m.upstream.WithLabelValues(hs.route, reason(err)).Inc()
