@@ -61,13 +61,13 @@ type Deps struct {
 // side. Build it with New, call Run to follow etcd and serve it with an
 // http.Server.
 type Router struct {
-	cfg       Config
-	src       Source
-	log       *slog.Logger
-	m         *metrics
-	routes    *Routes
-	proxy     *httputil.ReverseProxy
-	upstream  *upstream
+	cfg      Config
+	src      Source
+	log      *slog.Logger
+	m        *metrics
+	routes   *Routes
+	proxy    *httputil.ReverseProxy
+	upstream *upstream
 
 	hosts sync.Map // host → *hostState
 	loads sync.Map // endpoint address → *atomic.Int64 (requests in flight)
