@@ -375,7 +375,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 			adopted = nil
 		}
 		crashes := 0
-		if prev, ok := a.crashSeed[id]; ok && prev.Spec == l.hash {
+		if prev, ok := a.crashSeed[id]; ok && prev.Version == l.version {
 			crashes = prev.CrashCount
 		}
 		a.spawn(r, func(ctx context.Context) { a.runLRP(ctx, r, l, adopted, crashes) })
@@ -402,11 +402,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	clear(a.adopt)
 	a.crashSeed = nil
 
-	keep := map[string]string{}
-	for name, c := range w.configs {
-		keep[name] = c.hash
-	}
-	if err := a.files.gc(keep); err != nil {
+	if err := a.files.gc(w.allConfigs()); err != nil {
 		a.log.Warn("clean configs", "cell", a.cfg.Name, "err", err)
 	}
 	a.gcSpecs(snap)
@@ -461,6 +457,9 @@ func (a *Agent) gcSpecs(snap snapshot) {
 	for _, as := range snap.assigns {
 		for _, it := range as.Items {
 			used[it.Spec] = true
+			for _, c := range it.Configs {
+				used[c.Spec] = true
+			}
 		}
 	}
 	for h := range a.specs {

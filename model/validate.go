@@ -98,6 +98,7 @@ func (v validator) object(obj Object, path string, nested bool) {
 		v.fail(join(path, "apiVersion"), "must be %q or omitted, got %q", APIVersion, h.APIVersion)
 	}
 	v.meta(&h.Metadata, join(path, "metadata"))
+	v.pauseAnnotation(&h.Metadata, join(path, "metadata"))
 	spec := join(path, "spec")
 	switch o := obj.(type) {
 	case *LRP:
@@ -114,6 +115,9 @@ func (v validator) object(obj Object, path string, nested bool) {
 			v.healthCheck(hc, join(spec, "healthCheck"))
 		}
 		v.network(&o.Spec, spec)
+		if u := o.Spec.Update; u != nil {
+			v.update(u, join(spec, "update"), nested)
+		}
 	case *Task:
 		v.process(&o.Spec.Process, spec, nested)
 	case *Config:
@@ -230,6 +234,9 @@ func (v validator) set(s *SelectorSyncSet, path string) {
 	}
 	if len(s.Spec.Resources) == 0 {
 		v.fail(join(path, "resources"), "must list at least one Config, LRP or Task")
+	}
+	if r := s.Spec.Rollout; r != nil {
+		v.setRollout(r, join(path, "rollout"))
 	}
 	seen := map[string]int{}
 	for i, r := range s.Spec.Resources {

@@ -34,7 +34,7 @@ func BenchmarkRouteUpdate(b *testing.B) {
 			f := &fixture{t: b, st: st, rt: r}
 			var ops []store.Op
 			for i := range existing {
-				v, _ := store.Encode(model.Actual{Name: "bg", Index: int32(i), State: model.StateRunning,
+				v, _ := store.Encode(model.Actual{Name: "bg", Index: int32(i), State: model.StateRunning, HealthySince: time.Now(),
 					Ports:  []model.PortBinding{{Name: "http", Host: fmt.Sprintf("10.0.%d.%d:61000", i/250, i%250)}},
 					Routes: []model.Route{{Host: fmt.Sprintf("bg%d.example", i%50), Port: "http"}}})
 				ops = append(ops, store.Op{Key: store.ActualKey("c1", model.InstanceID(model.KindLRP, "bg", int32(i))), Value: v})
@@ -74,12 +74,12 @@ func BenchmarkBuilder(b *testing.B) {
 		b.Run(fmt.Sprintf("instances=%d", n), func(b *testing.B) {
 			bl := router.NewBuilder()
 			for i := range n {
-				bl.Put(fmt.Sprintf("c/LRP/w/%d", i), model.Actual{State: model.StateRunning,
+				bl.Put(fmt.Sprintf("c/LRP/w/%d", i), model.Actual{State: model.StateRunning, HealthySince: time.Now(),
 					Ports:  []model.PortBinding{{Name: "http", Host: fmt.Sprintf("h:%d", i)}},
 					Routes: []model.Route{{Host: fmt.Sprintf("h%d.example", i%(n/10)), Port: "http"}}})
 			}
 			bl.Table()
-			a := model.Actual{State: model.StateRunning, Ports: []model.PortBinding{{Name: "http", Host: "h:1"}}, Routes: []model.Route{{Host: "h1.example", Port: "http"}}}
+			a := model.Actual{State: model.StateRunning, HealthySince: time.Now(), Ports: []model.PortBinding{{Name: "http", Host: "h:1"}}, Routes: []model.Route{{Host: "h1.example", Port: "http"}}}
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := range b.N {

@@ -6,8 +6,8 @@
 //
 // Nothing in etcd: it only reads actual/<cell>/LRP/<name>/<index> (a
 // model.Actual), which cells write. An instance is routable while it is
-// RUNNING (its health check passed) and not Draining, for each route whose
-// port it reports bound; its endpoint is the cell's address and the
+// RUNNING, healthy (HealthySince set: its last health check passed) and
+// not Draining, for each route whose port it reports bound; its endpoint is the cell's address and the
 // instance's host port. Several routers can run side by side: each builds
 // the same table from the same keys.
 //

@@ -63,7 +63,7 @@ func newFixtureOn(t testing.TB, st *store.Client, cfg router.Config) *fixture {
 func (f *fixture) instance(c, name string, index int32, host, addr string, mutate ...func(*model.Actual)) {
 	f.t.Helper()
 	a := model.Actual{
-		Name: name, Index: index, State: model.StateRunning,
+		Name: name, Index: index, State: model.StateRunning, HealthySince: time.Now().UTC(),
 		Ports:  []model.PortBinding{{Name: "http", Host: addr, Container: "10.88.0.9:8080"}},
 		Routes: []model.Route{{Host: host, Port: "http"}},
 	}

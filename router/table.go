@@ -57,10 +57,10 @@ type entry struct {
 }
 
 // entriesOf returns what one actual record puts in the table: an endpoint
-// per route whose port is bound, if the instance is RUNNING (its health
-// check passed) and not draining.
+// per route whose port is bound, if the instance is RUNNING, healthy (its
+// last health check passed: HealthySince is set) and not draining.
 func entriesOf(instance string, a model.Actual) []entry {
-	if a.State != model.StateRunning || a.Draining || len(a.Routes) == 0 {
+	if a.State != model.StateRunning || a.HealthySince.IsZero() || a.Draining || len(a.Routes) == 0 {
 		return nil
 	}
 	var out []entry

@@ -5,12 +5,13 @@ import (
 	"maps"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/cellsync/cellsync/model"
 )
 
 func running(addr string, routes ...string) model.Actual {
-	a := model.Actual{State: model.StateRunning, Ports: []model.PortBinding{{Name: "http", Host: addr, Container: "10.88.0.2:8080"}}}
+	a := model.Actual{State: model.StateRunning, HealthySince: time.Unix(1, 0), Ports: []model.PortBinding{{Name: "http", Host: addr, Container: "10.88.0.2:8080"}}}
 	for _, h := range routes {
 		a.Routes = append(a.Routes, model.Route{Host: h, Port: "http"})
 	}
@@ -31,6 +32,8 @@ func TestBuilder(t *testing.T) {
 	crashed.State = model.StateCrashed
 	unbound := running("h:1", "web.example")
 	unbound.Routes[0].Port = "admin"
+	failing := running("h:1", "web.example")
+	failing.HealthySince = time.Time{}
 	tests := []struct {
 		name string
 		ops  []op
@@ -40,12 +43,13 @@ func TestBuilder(t *testing.T) {
 			{instance: "c2/LRP/web/1", a: running("h2:61001", "web.example")},
 			{instance: "c1/LRP/web/0", a: running("h1:61000", "web.example")},
 		}, map[string][]string{"web.example": {"c1/LRP/web/0=h1:61000", "c2/LRP/web/1=h2:61001"}}},
-		{"not yet healthy, crashed and draining instances are not", []op{
+		{"not yet healthy, failing, crashed and draining instances are not", []op{
 			{instance: "c1/LRP/web/0", a: claimed},
 			{instance: "c1/LRP/web/1", a: crashed},
 			{instance: "c1/LRP/web/2", a: draining},
 			{instance: "c1/LRP/web/3", a: unbound},
 			{instance: "c1/LRP/web/4", a: model.Actual{State: model.StateRunning}},
+			{instance: "c1/LRP/web/5", a: failing},
 		}, map[string][]string{}},
 		{"an instance leaves when it drains and comes back when running", []op{
 			{instance: "c1/LRP/web/0", a: running("h:1", "web.example")},

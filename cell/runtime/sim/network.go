@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 
+	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/model"
 )
 
@@ -12,9 +13,11 @@ import (
 // 10.88.0.0/16 by start order, a host container 127.0.0.1. Nothing listens
 // on either: the simulated containers have no network.
 func (r *Runtime) Address(ctx context.Context, id string) (netip.Addr, error) {
-	c, err := r.runningContainer(id)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("address of %s: %w", id, err)
+	r.mu.Lock()
+	c, ok := r.cs[id]
+	r.mu.Unlock()
+	if !ok {
+		return netip.Addr{}, fmt.Errorf("address of %s: %w", id, cell.ErrNotFound)
 	}
 	switch c.spec.Network {
 	case model.NetworkHost:
