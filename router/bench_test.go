@@ -32,17 +32,18 @@ func BenchmarkRouteUpdate(b *testing.B) {
 			go func() { defer close(done); r.Run(ctx) }()
 			defer func() { cancel(); <-done }()
 			f := &fixture{t: b, st: st, rt: r}
+			hosts := min(50, existing)
 			var ops []store.Op
 			for i := range existing {
 				v, _ := store.Encode(model.Actual{Name: "bg", Index: int32(i), State: model.StateRunning, HealthySince: time.Now(),
 					Ports:  []model.PortBinding{{Name: "http", Host: fmt.Sprintf("10.0.%d.%d:61000", i/250, i%250)}},
-					Routes: []model.Route{{Host: fmt.Sprintf("bg%d.example", i%50), Port: "http"}}})
+					Routes: []model.Route{{Host: fmt.Sprintf("bg%d.example", i%hosts), Port: "http"}}})
 				ops = append(ops, store.Op{Key: store.ActualKey("c1", model.InstanceID(model.KindLRP, "bg", int32(i))), Value: v})
 			}
 			if _, err := st.Write(ctx, ops); err != nil {
 				b.Fatal(err)
 			}
-			f.waitEndpoints("bg0.example", existing/50)
+			f.waitEndpoints("bg0.example", existing/hosts)
 
 			lat := make([]time.Duration, 0, b.N)
 			b.ReportAllocs()

@@ -260,22 +260,7 @@ func TestRefusedConnectionIsRetriedForIdempotentRequests(t *testing.T) {
 		t.Fatalf("upstream errors = %v, want 10", got)
 	}
 	// A POST may not be sent twice: half of them fail.
-	failed := 0
-	for range 20 {
-		req, _ := http.NewRequest(http.MethodPost, f.url+"/", strings.NewReader("x"))
-		req.Host = "web.example"
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusBadGateway {
-			failed++
-		}
-	}
-	if failed != 10 {
-		t.Fatalf("%d of 20 POSTs failed, want 10 (not retried)", failed)
-	}
+	f.postsFail(t, 20, 10)
 }
 
 func TestHTTP2WithoutTLS(t *testing.T) {
@@ -424,8 +409,15 @@ func TestConnectionBrokenBeforeAnAnswerIsRetriedForGETs(t *testing.T) {
 			t.Fatalf("GET %d: status %d %q", i, code, body)
 		}
 	}
+	f.postsFail(t, 20, 10)
+}
+
+// postsFail sends n POSTs to web.example and wants exactly want of them to
+// fail with 502: a POST is never sent twice.
+func (f *fixture) postsFail(t *testing.T, n, want int) {
+	t.Helper()
 	failed := 0
-	for range 20 {
+	for range n {
 		req, _ := http.NewRequest(http.MethodPost, f.url+"/", strings.NewReader("x"))
 		req.Host = "web.example"
 		resp, err := http.DefaultClient.Do(req)
@@ -437,7 +429,7 @@ func TestConnectionBrokenBeforeAnAnswerIsRetriedForGETs(t *testing.T) {
 			failed++
 		}
 	}
-	if failed != 10 {
-		t.Fatalf("%d of 20 POSTs failed, want 10 (a POST is never sent twice)", failed)
+	if failed != want {
+		t.Fatalf("%d of %d POSTs failed, want %d (not retried)", failed, n, want)
 	}
 }

@@ -58,20 +58,13 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			if err := rec.Validate(); err != nil {
 				return fmt.Errorf("cell flags: %w", err)
 			}
-			if !cmd.Flags().Changed("etcd-endpoints") {
-				t, err := ops.Resolve(ops.Lookup{Getenv: os.Getenv})
-				if err != nil {
-					return err
-				}
-				endpoints = t.Etcd
-			}
-			if len(endpoints) == 0 {
-				return fmt.Errorf("no etcd endpoints: pass --etcd-endpoints or set %s", ops.EnvEtcd)
+			endpoints, err := etcdEndpoints(cmd, endpoints)
+			if err != nil {
+				return err
 			}
 			if detach {
 				cfg.Shutdown = cell.Detach
 			}
-			var err error
 			if cfg.PortRange, err = cell.ParsePortRange(portRange); err != nil {
 				return fmt.Errorf("--port-range: %w", err)
 			}

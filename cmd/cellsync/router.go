@@ -52,15 +52,9 @@ CELLSYNC_CONFIG, or a running ` + "`cellsync up`" + ` in ./cellsync-data.`,
 			if err != nil {
 				return fmt.Errorf("--balance: %w", err)
 			}
-			if !cmd.Flags().Changed("etcd-endpoints") {
-				t, err := ops.Resolve(ops.Lookup{Getenv: os.Getenv})
-				if err != nil {
-					return err
-				}
-				endpoints = t.Etcd
-			}
-			if len(endpoints) == 0 {
-				return fmt.Errorf("no etcd endpoints: pass --etcd-endpoints or set %s", ops.EnvEtcd)
+			endpoints, err := etcdEndpoints(cmd, endpoints)
+			if err != nil {
+				return err
 			}
 			var tlsConf *tls.Config
 			if (certFile == "") != (keyFile == "") {
