@@ -81,6 +81,11 @@ type network struct {
 	mu    sync.Mutex
 	cni   gocni.CNI // nil until the first bridge container
 	check *http.Client
+	// calls serializes Setup and Remove. The plugins serialize anyway
+	// (host-local's lock file, iptables' lock), and go-cni's race builds
+	// swap its RWMutex for go-deadlock's, which takes two goroutines'
+	// read locks for one recursive lock and exits the process.
+	calls sync.Mutex
 }
 
 func newNetwork(cfg BridgeConfig, stateDir string) *network {
@@ -230,7 +235,9 @@ func (n *network) attach(ctx context.Context, c containerd.Container, pid uint32
 			_ = n.detach(context.WithoutCancel(ctx), spec.ID)
 		}
 	}()
+	n.calls.Lock()
 	res, err := cni.Setup(ctx, spec.ID, path, gocni.WithCapabilityPortMap(portMappings(spec.Ports)))
+	n.calls.Unlock()
 	if err != nil {
 		return fmt.Errorf("network of %s: %w", spec.ID, err)
 	}
@@ -278,7 +285,10 @@ func (n *network) detach(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if err := cni.Remove(ctx, id, path); err != nil {
+	n.calls.Lock()
+	err = cni.Remove(ctx, id, path)
+	n.calls.Unlock()
+	if err != nil {
 		return fmt.Errorf("remove network of %s: %w", id, err)
 	}
 	if err := unpin(path); err != nil {
