@@ -81,12 +81,14 @@ type network struct {
 	mu    sync.Mutex
 	cni   gocni.CNI // nil until the first bridge container
 	check *http.Client
-	// calls serializes Setup and Remove. The plugins serialize anyway
-	// (host-local's lock file, iptables' lock), and go-cni's race builds
-	// swap its RWMutex for go-deadlock's, which takes two goroutines'
-	// read locks for one recursive lock and exits the process.
-	calls sync.Mutex
 }
+
+// cniCalls serializes every go-cni call in the process, across runtimes
+// (`cellsync up` runs one per cell). The plugins serialize anyway
+// (host-local's lock file, iptables' lock), and go-cni's race builds swap
+// its RWMutex for go-deadlock's, which sees every goroutine as one and
+// exits the process when two go-cni locks are held at once.
+var cniCalls sync.Mutex
 
 func newNetwork(cfg BridgeConfig, stateDir string) *network {
 	return &network{
@@ -153,7 +155,10 @@ func (n *network) load(ctx context.Context) (gocni.CNI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CNI: %w", err)
 	}
-	if err := c.Load(gocni.WithLoNetwork, gocni.WithConfListBytes(list)); err != nil {
+	cniCalls.Lock()
+	err = c.Load(gocni.WithLoNetwork, gocni.WithConfListBytes(list))
+	cniCalls.Unlock()
+	if err != nil {
 		return nil, fmt.Errorf("CNI config: %w", err)
 	}
 	if err := n.fence(ctx); err != nil {
@@ -235,9 +240,9 @@ func (n *network) attach(ctx context.Context, c containerd.Container, pid uint32
 			_ = n.detach(context.WithoutCancel(ctx), spec.ID)
 		}
 	}()
-	n.calls.Lock()
+	cniCalls.Lock()
 	res, err := cni.Setup(ctx, spec.ID, path, gocni.WithCapabilityPortMap(portMappings(spec.Ports)))
-	n.calls.Unlock()
+	cniCalls.Unlock()
 	if err != nil {
 		return fmt.Errorf("network of %s: %w", spec.ID, err)
 	}
@@ -285,9 +290,9 @@ func (n *network) detach(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	n.calls.Lock()
+	cniCalls.Lock()
 	err = cni.Remove(ctx, id, path)
-	n.calls.Unlock()
+	cniCalls.Unlock()
 	if err != nil {
 		return fmt.Errorf("remove network of %s: %w", id, err)
 	}
