@@ -247,7 +247,7 @@ func TestZeroDowntimeOnBridge(t *testing.T) {
 		l.end(t, "replacement")
 	})
 	t.Run("a killed instance gives no 5xx for GETs", func(t *testing.T) {
-		l := startLoad(s, "zd.test", 10*time.Millisecond)
+		l := startLoad(s, "zd.test", 2*time.Millisecond) // dense: the instant of the kill is hit
 		time.Sleep(300 * time.Millisecond) // load before the kill
 		a := s.h.actual("zd1", model.InstanceID(model.KindLRP, "web", 4))
 		pid, err := s.rt.Pid(context.Background(), a.ContainerID)
