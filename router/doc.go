@@ -13,13 +13,11 @@
 //
 // # The route table
 //
-// table.go is pure: a Builder takes instances' actual state one by one
-// and makes Tables (host → endpoints). A Table is never changed once
-// built; every change yields a new one, sharing the unchanged hosts' lists,
-// which the proxy swaps in atomically (after gorouter's route registry),
-// so a request reads one consistent table without a lock. watch.go feeds
-// the Builder from etcd: List, then Watch from that revision, List again
-// after a compaction.
+// Package router/routes derives it, with no I/O: a Builder takes
+// instances' actual state and makes immutable Tables, which Routes swaps in
+// atomically (after gorouter's route registry), so a request reads one
+// consistent table without a lock. watch.go feeds the Builder from etcd:
+// List, then Watch from that revision, List again after a compaction.
 //
 // # The proxy
 //

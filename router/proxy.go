@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cellsync/cellsync/router/routes"
 )
 
 // Defaults of Config.
@@ -88,7 +90,7 @@ type ctxKey struct{}
 // pending is what ServeHTTP hands the transport through the request's
 // context: the endpoints to choose from.
 type pending struct {
-	eps []Endpoint
+	eps []routes.Endpoint
 	hs  *hostState
 }
 
@@ -252,7 +254,7 @@ func (r *Router) load(addr string) *atomic.Int64 {
 
 // try sends the request to one endpoint, counting it as outstanding until
 // its response body is closed.
-func (r *Router) try(req *http.Request, ep Endpoint, hs *hostState) (*http.Response, error) {
+func (r *Router) try(req *http.Request, ep routes.Endpoint, hs *hostState) (*http.Response, error) {
 	out := *req
 	u := *req.URL
 	u.Host = ep.Addr

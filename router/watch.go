@@ -11,13 +11,14 @@ import (
 	"time"
 
 	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/router/routes"
 	"github.com/cellsync/cellsync/store"
 )
 
 // Routes holds the current Table. Readers Load it without a lock; Watch
 // swaps in a new one on every change.
 type Routes struct {
-	cur     atomic.Pointer[Table]
+	cur     atomic.Pointer[routes.Table]
 	mu      sync.Mutex
 	changed chan struct{}
 }
@@ -25,12 +26,12 @@ type Routes struct {
 // NewRoutes returns Routes holding an empty Table.
 func NewRoutes() *Routes {
 	r := &Routes{changed: make(chan struct{})}
-	r.cur.Store(NewBuilder().Table())
+	r.cur.Store(routes.NewBuilder().Table())
 	return r
 }
 
 // Load returns the current Table. Safe for concurrent use.
-func (r *Routes) Load() *Table { return r.cur.Load() }
+func (r *Routes) Load() *routes.Table { return r.cur.Load() }
 
 // Changed returns a channel closed at the next swap.
 func (r *Routes) Changed() <-chan struct{} {
@@ -39,7 +40,7 @@ func (r *Routes) Changed() <-chan struct{} {
 	return r.changed
 }
 
-func (r *Routes) swap(t *Table) {
+func (r *Routes) swap(t *routes.Table) {
 	if r.cur.Swap(t) == t {
 		return
 	}
@@ -55,11 +56,11 @@ type Source interface {
 	Watch(ctx context.Context, prefix string, afterRev int64) iter.Seq2[store.Batch, error]
 }
 
-// watch keeps routes equal to the table derived from the actual state
+// watch keeps cur equal to the table derived from the actual state
 // under store.ActualPrefix: List, then Watch from that revision, and List
 // again after a compaction or a broken watch. It returns when ctx ends.
-func watch(ctx context.Context, src Source, routes *Routes, log *slog.Logger, retry time.Duration, updated func()) {
-	b := NewBuilder()
+func watch(ctx context.Context, src Source, cur *Routes, log *slog.Logger, retry time.Duration, updated func()) {
+	b := routes.NewBuilder()
 	for {
 		kvs, rev, err := src.List(ctx, store.ActualPrefix)
 		if err != nil {
@@ -76,7 +77,7 @@ func watch(ctx context.Context, src Source, routes *Routes, log *slog.Logger, re
 		for _, kv := range kvs {
 			apply(b, log, store.Event{Type: store.Put, KV: kv})
 		}
-		routes.swap(b.Table())
+		cur.swap(b.Table())
 		updated()
 		for batch, err := range src.Watch(ctx, store.ActualPrefix, rev) {
 			if err != nil {
@@ -88,7 +89,7 @@ func watch(ctx context.Context, src Source, routes *Routes, log *slog.Logger, re
 			for _, ev := range batch.Events {
 				apply(b, log, ev)
 			}
-			routes.swap(b.Table())
+			cur.swap(b.Table())
 			updated()
 		}
 		if wait(ctx, retry) != nil {
@@ -99,7 +100,7 @@ func watch(ctx context.Context, src Source, routes *Routes, log *slog.Logger, re
 
 // apply feeds one actual-state event to the builder; keys other than LRP
 // instances (cell reports) are skipped.
-func apply(b *Builder, log *slog.Logger, ev store.Event) {
+func apply(b *routes.Builder, log *slog.Logger, ev store.Event) {
 	cell, id, ok := store.SplitCellKey(store.ActualPrefix, ev.KV.Key)
 	if !ok || !strings.HasPrefix(id, string(model.KindLRP)+"/") {
 		return
