@@ -90,7 +90,9 @@ type Config struct {
 	// only for a router on the same machine.
 	Address string
 	// PortRange is where host ports for LRP ports are allocated; default
-	// 61000-61999. Cells sharing a machine need disjoint ranges.
+	// 61000-61999. Cells sharing a machine need disjoint ranges, and no
+	// process may listen in it: a mapped port takes every connection to
+	// it, so keep it out of the ephemeral range (Linux: 32768-60999).
 	PortRange PortRange
 	// DrainPeriod is how long a routed instance keeps running after its
 	// cell took it out of the routers and before SIGTERM; default 5s, at

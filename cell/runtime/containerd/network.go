@@ -232,7 +232,21 @@ func (n *network) attach(ctx context.Context, c containerd.Container, pid uint32
 		return err
 	}
 	path := n.nsPath(spec.ID)
+	// The port mappings are kept beside the pin: portmap removes only the
+	// mappings its DEL is given.
+	ports := portMappings(spec.Ports)
+	b, err := json.Marshal(ports)
+	if err != nil {
+		return fmt.Errorf("network of %s: %w", spec.ID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("network of %s: %w", spec.ID, err)
+	}
+	if err := os.WriteFile(path+".ports", b, 0o600); err != nil {
+		return fmt.Errorf("network of %s: %w", spec.ID, err)
+	}
 	if err := pin(pid, path); err != nil {
+		os.Remove(path + ".ports")
 		return fmt.Errorf("network of %s: %w", spec.ID, err)
 	}
 	defer func() {
@@ -241,7 +255,7 @@ func (n *network) attach(ctx context.Context, c containerd.Container, pid uint32
 		}
 	}()
 	cniCalls.Lock()
-	res, err := cni.Setup(ctx, spec.ID, path, gocni.WithCapabilityPortMap(portMappings(spec.Ports)))
+	res, err := cni.Setup(ctx, spec.ID, path, gocni.WithCapabilityPortMap(ports))
 	cniCalls.Unlock()
 	if err != nil {
 		return fmt.Errorf("network of %s: %w", spec.ID, err)
@@ -290,13 +304,22 @@ func (n *network) detach(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
+	var ports []gocni.PortMapping
+	if b, err := os.ReadFile(path + ".ports"); err == nil {
+		if err := json.Unmarshal(b, &ports); err != nil {
+			return fmt.Errorf("remove network of %s: port mappings: %w", id, err)
+		}
+	}
 	cniCalls.Lock()
-	err = cni.Remove(ctx, id, path)
+	err = cni.Remove(ctx, id, path, gocni.WithCapabilityPortMap(ports))
 	cniCalls.Unlock()
 	if err != nil {
 		return fmt.Errorf("remove network of %s: %w", id, err)
 	}
 	if err := unpin(path); err != nil {
+		return fmt.Errorf("remove network of %s: %w", id, err)
+	}
+	if err := os.Remove(path + ".ports"); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove network of %s: %w", id, err)
 	}
 	return nil

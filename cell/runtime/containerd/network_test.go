@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,9 +128,18 @@ func TestBridgeNetworkOnContainerd(t *testing.T) {
 		if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort)); err == nil {
 			t.Fatal("the host port still answers after Stop")
 		}
-		ents, _ := filepath.Glob(filepath.Join(rt.StateDir(), "netns", "*"))
-		if len(ents) != 1 || filepath.Base(ents[0]) != "br-b" {
-			t.Fatalf("pinned namespaces after stopping br-a: %v, want br-b only", ents)
+		ents, _ := filepath.Glob(filepath.Join(rt.StateDir(), "netns", "br-*"))
+		if strings.Join(ents, " ") != strings.Join([]string{filepath.Join(rt.StateDir(), "netns", "br-b"), filepath.Join(rt.StateDir(), "netns", "br-b.ports")}, " ") {
+			t.Fatalf("pinned namespaces after stopping br-a: %v, want br-b's only", ents)
+		}
+		// portmap's rules for br-a are gone, br-b's are there.
+		out, err := exec.Command("iptables", "-w", "-t", "nat", "-S", "CNI-HOSTPORT-DNAT").CombinedOutput()
+		if err != nil {
+			t.Fatalf("iptables: %v\n%s", err, out)
+		}
+		mark := func(id string) string { return fmt.Sprintf(`dnat name: \"cellsync-%s\" id: \"%s\"`, n.Bridge.Name, id) }
+		if strings.Contains(string(out), mark("br-a")) || !strings.Contains(string(out), mark("br-b")) {
+			t.Fatalf("port mappings after stopping br-a:\n%s", out)
 		}
 		if _, err := os.Stat(filepath.Join(rt.StateDir(), "cni", "ipam", "cellsync-"+n.Bridge.Name, addrA.String())); !os.IsNotExist(err) {
 			t.Fatalf("address %s still allocated: %v", addrA, err)

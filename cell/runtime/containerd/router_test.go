@@ -248,7 +248,7 @@ func TestZeroDowntimeOnBridge(t *testing.T) {
 	})
 	t.Run("a killed instance gives no 5xx for GETs", func(t *testing.T) {
 		l := startLoad(s, "zd.test", 2*time.Millisecond) // dense: the instant of the kill is hit
-		time.Sleep(300 * time.Millisecond) // load before the kill
+		time.Sleep(300 * time.Millisecond)               // load before the kill
 		a := s.h.actual("zd1", model.InstanceID(model.KindLRP, "web", 4))
 		pid, err := s.rt.Pid(context.Background(), a.ContainerID)
 		if err != nil {
