@@ -145,6 +145,7 @@ func (r *Router) Run(ctx context.Context) error {
 	watch(ctx, r.src, r.routes, r.log, r.cfg.RetryInterval, func() {
 		r.m.updates.Inc()
 		r.m.routes.Set(float64(r.routes.Load().Len()))
+		r.prune()
 	})
 	r.upstream.closeIdle()
 	return nil
@@ -242,6 +243,27 @@ func (b balancer) RoundTrip(req *http.Request) (*http.Response, error) {
 	p.hs.retries.Inc()
 	j := pick(r.cfg.Balance, n, turn+1, i, func(i int) int64 { return r.load(p.eps[i].Addr).Load() })
 	return r.try(req, p.eps[j], p.hs)
+}
+
+// prune forgets the endpoints that left the table: their idle connections
+// are closed and their request counts dropped once nothing is in flight.
+// Instances get new host ports at every start, so without this both would
+// grow for as long as the router runs.
+func (r *Router) prune() {
+	t := r.routes.Load()
+	live := map[string]bool{}
+	for _, h := range t.Hosts() {
+		for _, ep := range t.Lookup(h) {
+			live[ep.Addr] = true
+		}
+	}
+	r.upstream.retain(live)
+	r.loads.Range(func(k, v any) bool {
+		if !live[k.(string)] && v.(*atomic.Int64).Load() == 0 {
+			r.loads.Delete(k)
+		}
+		return true
+	})
 }
 
 func (r *Router) load(addr string) *atomic.Int64 {

@@ -174,6 +174,21 @@ func (u *upstream) release(pc *upConn, keep bool) {
 	}
 }
 
+// retain closes the idle connections to addresses not in live.
+func (u *upstream) retain(live map[string]bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for addr, list := range u.idle {
+		if live[addr] {
+			continue
+		}
+		for _, pc := range list {
+			pc.Close()
+		}
+		delete(u.idle, addr)
+	}
+}
+
 // closeIdle closes every idle connection.
 func (u *upstream) closeIdle() {
 	u.mu.Lock()

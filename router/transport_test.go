@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cellsync/cellsync/router"
 )
@@ -29,7 +30,7 @@ func (f *fixture) do(req *http.Request) (*http.Response, []byte) {
 
 func TestUpstreamConnections(t *testing.T) {
 	f := newFixture(t, router.Config{})
-	var conns atomic.Int64
+	var conns, closed atomic.Int64
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/echo":
@@ -43,8 +44,11 @@ func TestUpstreamConnections(t *testing.T) {
 		}
 	}))
 	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
-		if st == http.StateNew {
+		switch st {
+		case http.StateNew:
 			conns.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
 		}
 	}
 	s.Start()
@@ -97,6 +101,17 @@ func TestUpstreamConnections(t *testing.T) {
 		}
 		if n := conns.Load(); n != 2 {
 			t.Fatalf("%d connections, want 2", n)
+		}
+	})
+	t.Run("an instance that left the table has its idle connections closed", func(t *testing.T) {
+		f.remove("c1", "web", 0)
+		f.waitEndpoints("web.example", 0)
+		deadline := time.Now().Add(10 * time.Second)
+		for closed.Load() != conns.Load() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d connections closed", closed.Load(), conns.Load())
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	})
 }
