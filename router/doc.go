@@ -26,7 +26,9 @@
 // WebSocket upgrades included, through a transport that balances (round
 // robin, or least outstanding requests from this router) and retries an
 // idempotent request without body once on another instance when the
-// connection to the first was refused, or broke before an answer came. Serve accepts HTTP/1.1 and HTTP/2
+// connection to the first was refused, or broke before a whole answer
+// came (answers of up to 64 KiB to such requests are read whole before
+// they are passed on). Serve accepts HTTP/1.1 and HTTP/2
 // (h2c, or ALPN over TLS). Metrics per route: requests by status code, a
 // latency histogram, upstream errors and retries.
 //

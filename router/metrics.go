@@ -29,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(100e-6, 4, 10),
 		}, []string{"route"}),
 		upstream: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "cellsync_router_upstream_errors_total", Help: "Failed attempts to reach an instance, by route and reason (refused, dial, other).",
+			Name: "cellsync_router_upstream_errors_total", Help: "Failed attempts to reach an instance, by route and reason (refused, dial, body: broke in the middle of a small answer, other).",
 		}, []string{"route", "reason"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "cellsync_router_retries_total", Help: "Idempotent requests retried on another instance after a failed or broken connection, by route.",

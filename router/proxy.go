@@ -1,6 +1,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -294,16 +295,34 @@ func (r *Router) try(req *http.Request, ep routes.Endpoint, hs *hostState) (*htt
 		load.Add(-1)
 		return resp, nil
 	}
+	if retryable(req, nil) && resp.ContentLength > 0 && resp.ContentLength <= maxBuffered {
+		// A small answer to a request that may be sent again is read
+		// whole before anything reaches the client: an instance dying
+		// in the middle of it is then a retry, not a cut-off response.
+		body := make([]byte, resp.ContentLength)
+		_, err := io.ReadFull(resp.Body, body)
+		resp.Body.Close()
+		load.Add(-1)
+		if err != nil {
+			r.m.upstream.WithLabelValues(hs.route, "body").Inc()
+			return nil, fmt.Errorf("read answer from %s: %w", ep.Addr, err)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	}
 	resp.Body = &countedBody{ReadCloser: resp.Body, load: load}
 	return resp, nil
 }
 
+// maxBuffered bounds the answers read whole before they are passed on.
+const maxBuffered = 64 << 10
+
 // retryable: the request may be sent again. A request without body whose
 // method is idempotent is retried when the connection failed (refused, or
-// no connection could be made) and also when it broke before an answer
-// came (an instance killed mid-request): the instance did not answer, and
-// sending such a request twice is harmless by HTTP's semantics. A request
-// whose client gave up is not.
+// no connection could be made) and also when it broke before a whole
+// answer came (an instance killed mid-request): sending such a request
+// twice is harmless by HTTP's semantics. A request whose client gave up is
+// not.
 func retryable(req *http.Request, err error) bool {
 	if req.Context().Err() != nil {
 		return false

@@ -433,3 +433,29 @@ func (f *fixture) postsFail(t *testing.T, n, want int) {
 		t.Fatalf("%d of %d POSTs failed, want %d (not retried)", failed, n, want)
 	}
 }
+
+func TestAnswerCutOffIsRetriedForGETs(t *testing.T) {
+	f := newFixture(t, router.Config{})
+	// An instance that dies in the middle of its answer.
+	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		brw.WriteString("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+		brw.Flush()
+		conn.Close()
+	}))
+	t.Cleanup(cut.Close)
+	f.instance("c1", "web", 0, "web.example", cut.Listener.Addr().String())
+	f.instance("c1", "web", 1, "web.example", backend(t, "ok"))
+	f.waitEndpoints("web.example", 2)
+	for i := range 20 {
+		if code, body := f.get("web.example", "/"); code != 200 || body != "ok" {
+			t.Fatalf("GET %d: status %d %q", i, code, body)
+		}
+	}
+	if got := testutil.ToFloat64(f.m("cellsync_router_upstream_errors_total", "body", "web.example")); got != 10 {
+		t.Fatalf("cut-off answers = %v, want 10", got)
+	}
+}

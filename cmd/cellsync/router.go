@@ -36,8 +36,8 @@ LRP whose routes name the request's Host, balanced across its RUNNING,
 healthy instances (round robin or least outstanding requests). It follows
 the actual state in etcd, so an instance is routable once its health check
 passes and stops being routed before its cell stops it. An idempotent
-request (without body) whose connection is refused, or breaks before an
-answer, is retried once on another instance;
+request (without body) whose connection is refused, or breaks before a
+whole answer, is retried once on another instance;
 an unknown host gets a 404 page naming it. It speaks HTTP/1.1 and HTTP/2
 (h2c, or over TLS with --tls-cert/--tls-key) and passes WebSocket upgrades
 through. It keeps no state: run several side by side.
