@@ -315,7 +315,7 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	_, err := os.Stat(sock)
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "containerd")})
+		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock})
 		cancel()
 	} else {
 		err = fmt.Errorf("no containerd socket at %s", sock)
@@ -341,7 +341,7 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 		fmt.Fprintf(out, "image: imported %s (from %s)\n", BusyboxImage, l.cfg.Busybox)
 	}
 	return func(name string) (cell.Runtime, error) {
-		rt, err := ctrd.New(ctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "cells", name, "containerd"), StopGrace: 2 * time.Second})
+		rt, err := ctrd.New(ctx, ctrd.Config{Address: sock, StopGrace: 2 * time.Second})
 		if err != nil {
 			return nil, err
 		}

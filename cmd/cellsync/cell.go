@@ -79,7 +79,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 			case ops.RuntimeSim:
 				rt = sim.New(nil)
 			case ops.RuntimeContainerd:
-				c, err := ctrd.New(ctx, ctrd.Config{Address: socket, StateDir: cfg.StateDir})
+				c, err := ctrd.New(ctx, ctrd.Config{Address: socket})
 				if err != nil {
 					return fmt.Errorf("%w: start containerd, pass --containerd-socket, or use --runtime sim", err)
 				}
