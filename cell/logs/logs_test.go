@@ -242,7 +242,7 @@ func TestFollowAcrossRotationAndRestart(t *testing.T) {
 	defer cancel()
 	c := collect{ch: make(chan string, 100)}
 	done := make(chan error, 1)
-	go func() { done <- Follow(ctx, dir, Options{Tail: 1}, 5*time.Millisecond, c.emit) }()
+	go func() { done <- Follow(ctx, dir, Options{Tail: 1}, 5*time.Millisecond, c.emit, nil) }()
 	c.want(t, "old 2")
 
 	// A line bigger than half a file makes every next one rotate.

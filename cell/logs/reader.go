@@ -251,6 +251,13 @@ func (r *ring) result() []Line {
 	return r.lines
 }
 
+// Check returns nil when a read with previous would find a run, else
+// ErrNotFound or ErrNoPrevious.
+func Check(dir string, previous bool) error {
+	_, err := pickRun(dir, previous)
+	return err
+}
+
 // Read returns the lines of one run of the instance whose log directory is
 // dir, as opts select them. It returns ErrNotFound when there is no run and
 // ErrNoPrevious when opts.Previous asks for a run that does not exist.
@@ -320,10 +327,12 @@ func Tail(dir string, n int) ([]byte, error) {
 
 // Follow emits what Read returns for opts, then every line the instance
 // writes from then on, in the newest run and then in each run that follows
-// (the container restarted), checking for more every poll. It returns nil
-// when ctx ends or the directory is removed (the instance left the cell).
-// With opts.Previous it emits the previous run and returns.
-func Follow(ctx context.Context, dir string, opts Options, poll time.Duration, emit func(Line) error) error {
+// (the container restarted), checking for more every poll. caughtUp, if
+// not nil, is called whenever everything written so far has been emitted
+// (to flush a response). It returns nil when ctx ends or the directory is
+// removed (the instance left the cell). With opts.Previous it emits the
+// previous run and returns.
+func Follow(ctx context.Context, dir string, opts Options, poll time.Duration, emit func(Line) error, caughtUp func()) error {
 	if opts.Previous {
 		lines, err := Read(dir, opts)
 		if err != nil {
@@ -367,6 +376,9 @@ func Follow(ctx context.Context, dir string, opts Options, poll time.Duration, e
 			return err
 		}
 		if !progress {
+			if caughtUp != nil {
+				caughtUp()
+			}
 			next, err := pickRun(dir, false)
 			if errors.Is(err, ErrNotFound) {
 				return nil
