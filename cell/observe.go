@@ -126,7 +126,7 @@ func (a *Agent) exitOf(res exitResult, memoryMB int64) model.Exit {
 	}
 	e := model.Exit{Code: res.exit.Code, Cause: model.ExitExited, Message: fmt.Sprintf("exited with status %d", res.exit.Code), At: res.exit.At.UTC()}
 	if res.exit.OOMKilled {
-		e.Cause = model.ExitOOMKilled
+		e.Cause, e.LimitMB = model.ExitOOMKilled, memoryMB
 		e.Message = fmt.Sprintf("OOM-killed at its %d MiB memory limit (exit status %d)", memoryMB, res.exit.Code)
 	}
 	return e

@@ -146,7 +146,9 @@ type Exit struct {
 	Cause string `json:"cause"`
 	// Message says it for people: "exited with status 3", "OOM-killed at
 	// its 32 MiB memory limit", "health check failed 3 times: ...".
-	Message string    `json:"message"`
+	Message string `json:"message"`
+	// LimitMB is the memory limit an OOM-killed process hit, in MiB.
+	LimitMB int64     `json:"limitMB,omitempty"`
 	At      time.Time `json:"at"`
 }
 
