@@ -228,7 +228,7 @@ func RenderDetail(w io.Writer, d WorkloadDetail, format string) error {
 		return err
 	}
 	fmt.Fprintln(w, d.Workload)
-	if s := d.Summary; s != nil {
+	if s := d.Summary; s != nil && d.Task == nil {
 		fmt.Fprintf(w, "  desired %d, placed %d, running %d, crashed %d, on %d cells\n", s.Desired, s.Placed, s.Running, s.Crashed, s.Cells)
 	}
 	if t := d.Task; t != nil {

@@ -125,5 +125,5 @@ func EventLine(e model.Event) string {
 	if e.Severity == model.SeverityWarning {
 		mark = "!"
 	}
-	return fmt.Sprintf("%s %s %-9s %-18s %-20s %s", e.Time.Local().Format("2006-01-02 15:04:05.000"), mark, e.Source, e.Type, dash(what), e.Message)
+	return fmt.Sprintf("%s %s %-14s %-18s %-20s %s", e.Time.Local().Format("2006-01-02 15:04:05.000"), mark, e.Source, e.Type, dash(what), e.Message)
 }
