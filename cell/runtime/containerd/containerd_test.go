@@ -223,7 +223,11 @@ func (r agentRun) stop(t testing.TB) {
 
 func startAgent(t testing.TB, st *store.Client, rt cell.Runtime, name string, mode cell.ShutdownMode, stateDir string) agentRun {
 	t.Helper()
-	a, err := cell.New(cell.Config{
+	return startAgentWith(t, st, rt, agentConfig(name, mode, stateDir))
+}
+
+func agentConfig(name string, mode cell.ShutdownMode, stateDir string) cell.Config {
+	return cell.Config{
 		Name: name, Zone: "z1",
 		Capacity:          model.Capacity{MemoryMB: 4096, DiskMB: 10240, Containers: 100},
 		StateDir:          stateDir,
@@ -232,7 +236,12 @@ func startAgent(t testing.TB, st *store.Client, rt cell.Runtime, name string, mo
 		FlushInterval:     10 * time.Millisecond,
 		RetryInterval:     50 * time.Millisecond,
 		Shutdown:          mode,
-	}, cell.Deps{Store: st, Runtime: rt})
+	}
+}
+
+func startAgentWith(t testing.TB, st *store.Client, rt cell.Runtime, cfg cell.Config) agentRun {
+	t.Helper()
+	a, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt})
 	if err != nil {
 		t.Fatal(err)
 	}
