@@ -343,3 +343,23 @@ func TestDriverArgRoundTrip(t *testing.T) {
 		t.Fatal("RunDriver ran for another command")
 	}
 }
+
+func TestPaceFor(t *testing.T) {
+	tests := []struct {
+		name    string
+		n       int
+		elapsed time.Duration
+		want    time.Duration
+	}{
+		{"nothing read: the longest wait", 0, time.Second, maxPace},
+		{"a trickle: the longest wait", 100, 10 * time.Millisecond, maxPace},
+		// 512 KiB in 2 ms is 256 MiB/s: half the pipe fills in 2 ms.
+		{"a flood: half a pipe's time", pipeSize / 2, 2 * time.Millisecond, 2 * time.Millisecond},
+		{"faster than the shortest wait", pipeSize, 100 * time.Microsecond, minPace},
+	}
+	for _, tt := range tests {
+		if got := paceFor(tt.n, tt.elapsed); got != tt.want {
+			t.Errorf("%s: paceFor(%d, %s) = %s, want %s", tt.name, tt.n, tt.elapsed, got, tt.want)
+		}
+	}
+}

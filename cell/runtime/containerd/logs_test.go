@@ -16,7 +16,7 @@ import (
 
 // usage returns the bytes in an instance's log directory and the newest
 // part number written, which counts rotations.
-func usage(t *testing.T, dir string) (bytes int64, newestPart int) {
+func usage(t testing.TB, dir string) (bytes int64, newestPart int) {
 	t.Helper()
 	ents, err := os.ReadDir(dir)
 	if err != nil {
