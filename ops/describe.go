@@ -113,9 +113,6 @@ func Describe(in DetailInput) (WorkloadDetail, error) {
 	default:
 		return WorkloadDetail{}, fmt.Errorf("workload %q: unknown kind %q", in.Workload, kind)
 	}
-	if d.Summary == nil && d.Task == nil && len(lrps) == 0 {
-		return WorkloadDetail{}, fmt.Errorf("%s: no such workload (see `cellsync status`)", in.Workload)
-	}
 	reported := map[string]bool{}
 	for cell, byID := range in.Actual {
 		for id, a := range byID {
@@ -147,6 +144,9 @@ func Describe(in DetailInput) (WorkloadDetail, error) {
 			}
 		}
 	}
+	if d.Summary == nil && d.Task == nil && len(d.Instances) == 0 {
+		return WorkloadDetail{}, fmt.Errorf("%s: no such workload (see `cellsync status`)", in.Workload)
+	}
 	sort.Slice(d.Instances, func(i, j int) bool {
 		x, y := d.Instances[i], d.Instances[j]
 		if x.LRP != y.LRP {
@@ -174,19 +174,12 @@ func ReadDetail(ctx context.Context, t Target, workload string) (WorkloadDetail,
 		return WorkloadDetail{}, err
 	}
 	defer c.Close()
-	in := DetailInput{Workload: workload, Status: st, Cells: map[string]model.Cell{},
-		Assignments: map[string][]model.Assignment{}, Actual: map[string]map[string]model.Actual{}}
-	kvs, _, err := c.List(ctx, store.CellsPrefix)
+	in := DetailInput{Workload: workload, Status: st, Assignments: map[string][]model.Assignment{}, Actual: map[string]map[string]model.Actual{}}
+	if in.Cells, err = listCells(ctx, c); err != nil {
+		return WorkloadDetail{}, err
+	}
+	kvs, _, err := c.List(ctx, store.DesiredPrefix)
 	if err != nil {
-		return WorkloadDetail{}, fmt.Errorf("list cells: %w", err)
-	}
-	for _, kv := range kvs {
-		var rec model.Cell
-		if store.Decode(kv, &rec) == nil {
-			in.Cells[strings.TrimPrefix(kv.Key, store.CellsPrefix)] = rec
-		}
-	}
-	if kvs, _, err = c.List(ctx, store.DesiredPrefix); err != nil {
 		return WorkloadDetail{}, fmt.Errorf("list assignments: %w", err)
 	}
 	for _, kv := range kvs {

@@ -166,16 +166,9 @@ func FindLogSources(ctx context.Context, t Target, req LogsRequest) ([]LogSource
 	if err != nil {
 		return nil, err
 	}
-	kvs, _, err := c.List(ctx, store.CellsPrefix)
+	cells, err := listCells(ctx, c)
 	if err != nil {
-		return nil, fmt.Errorf("list cells: %w", err)
-	}
-	cells := map[string]model.Cell{}
-	for _, kv := range kvs {
-		var rec model.Cell
-		if store.Decode(kv, &rec) == nil {
-			cells[strings.TrimPrefix(kv.Key, store.CellsPrefix)] = rec
-		}
+		return nil, err
 	}
 	var actual []store.KV
 	var task *model.TaskRecord
@@ -191,6 +184,22 @@ func FindLogSources(ctx context.Context, t Target, req LogsRequest) ([]LogSource
 		return nil, fmt.Errorf("list actual state: %w", err)
 	}
 	return SelectSources(req, cells, actual, task)
+}
+
+// listCells reads the cells' registrations, by name.
+func listCells(ctx context.Context, c *store.Client) (map[string]model.Cell, error) {
+	kvs, _, err := c.List(ctx, store.CellsPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list cells: %w", err)
+	}
+	cells := make(map[string]model.Cell, len(kvs))
+	for _, kv := range kvs {
+		var rec model.Cell
+		if store.Decode(kv, &rec) == nil {
+			cells[strings.TrimPrefix(kv.Key, store.CellsPrefix)] = rec
+		}
+	}
+	return cells, nil
 }
 
 // logClient returns the HTTP client for the cells' log servers: mutual TLS

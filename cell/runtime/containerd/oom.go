@@ -1,7 +1,6 @@
 package containerd
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"os"
@@ -37,9 +36,8 @@ func (r *Runtime) oomKilled(ctx context.Context, c containerd.Container) bool {
 // oomKills returns the "oom_kill" counter of a memory.events or
 // memory.oom_control file ("key value" lines), or 0.
 func oomKills(b []byte) int64 {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := bytes.Cut(sc.Bytes(), []byte(" "))
+	for line := range bytes.Lines(b) {
+		k, v, ok := bytes.Cut(line, []byte(" "))
 		if !ok || string(k) != "oom_kill" {
 			continue
 		}
