@@ -9,10 +9,10 @@
 // cell under events/cells/<cell>/ (which etcd authorization lets only that
 // cell write). A key is "<prefix><unix nanoseconds>-<process tag>-<seq>",
 // so a prefix sorts by time, and its value is a model.Event. A Writer
-// keeps its prefix at Capacity events by deleting the oldest (Store.Trim,
-// once a tenth of Capacity has been added), so the log never grows beyond
-// Capacity per writer. The prefix of a cell that is gone for good keeps
-// its last Capacity events.
+// deletes the oldest events of its prefix (store.Client.Trim) before a
+// write would take it past Capacity and a tenth, so the log never holds
+// more than 1.1 × Capacity events per writer. The prefix of a cell that is
+// gone for good keeps its last Capacity events.
 //
 // # Lifecycle
 //

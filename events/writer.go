@@ -64,12 +64,16 @@ type Writer struct {
 	// the same prefix (a standby hub), should two share a nanosecond.
 	tag uint32
 
-	mu        sync.Mutex
-	pending   []model.Event
-	dropped   int
-	seq       uint64
-	sinceTrim int
-	notify    chan struct{}
+	mu      sync.Mutex
+	pending []model.Event
+	dropped int
+	notify  chan struct{}
+
+	// Owned by Run: the last key's sequence number, and how many events
+	// the prefix holds (as of the last trim, plus those written since; -1
+	// before the first).
+	seq    uint64
+	stored int
 }
 
 // New checks cfg and returns a writer; call Run to write.
@@ -98,7 +102,7 @@ func New(cfg Config, deps Deps) (*Writer, error) {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return &Writer{cfg: cfg, st: deps.Store, clock: deps.Clock, log: deps.Logger, tag: binary.BigEndian.Uint32(b[:]),
-		notify: make(chan struct{}, 1), sinceTrim: cfg.Capacity}, nil
+		notify: make(chan struct{}, 1), stored: -1}, nil
 }
 
 // Emit queues an event. A zero Time is now and a zero Severity is info; a
@@ -170,8 +174,11 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
-// flush writes the queued events in one Write, and trims the prefix once
-// it may have grown past Capacity by a tenth.
+// flush writes the queued events in one Write. Before a write that would
+// take the prefix past Capacity and a tenth, it trims the prefix so that
+// it holds Capacity once the write lands: the prefix never holds more than
+// Capacity + Capacity/10 events (with one writer per prefix), and trimming
+// costs a count and a range delete per tenth of Capacity written.
 func (w *Writer) flush(ctx context.Context) error {
 	w.mu.Lock()
 	evs, dropped := w.pending, w.dropped
@@ -183,6 +190,17 @@ func (w *Writer) flush(ctx context.Context) error {
 	}
 	if len(evs) == 0 {
 		return nil
+	}
+	if n := len(evs) - w.cfg.Capacity; n > 0 {
+		evs = evs[n:] // the older ones would be trimmed at once
+	}
+	if w.stored < 0 || w.stored+len(evs) > w.cfg.Capacity+w.cfg.Capacity/10 {
+		left, err := w.st.Trim(ctx, w.cfg.Prefix, w.cfg.Capacity-len(evs))
+		if err != nil {
+			w.requeue(evs)
+			return err
+		}
+		w.stored = left
 	}
 	ops := make([]store.Op, 0, len(evs))
 	for _, e := range evs {
@@ -197,13 +215,7 @@ func (w *Writer) flush(ctx context.Context) error {
 		w.requeue(evs)
 		return err
 	}
-	w.sinceTrim += len(evs)
-	if w.sinceTrim > w.cfg.Capacity/10 {
-		if _, err := w.st.Trim(ctx, w.cfg.Prefix, w.cfg.Capacity); err != nil {
-			return err
-		}
-		w.sinceTrim = 0
-	}
+	w.stored += len(evs)
 	return nil
 }
 

@@ -8,18 +8,20 @@ import (
 )
 
 // Trim deletes the oldest keys under prefix, in key order, so that at most
-// keep remain, and returns how many it deleted. It reads the count first
-// and deletes one key range, so it costs two reads and one write. Keys put
-// meanwhile may leave slightly more than keep; the next Trim removes them.
+// keep remain, and returns how many remain. It reads the count first and
+// deletes one key range, so it costs one or two reads and at most one
+// write. Keys put meanwhile may leave slightly more than keep; the next
+// Trim removes them.
 func (c *Client) Trim(ctx context.Context, prefix string, keep int) (int, error) {
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	resp, err := c.etcd.Get(ctx, prefix, clientv3.WithRange(end), clientv3.WithCountOnly())
 	if err != nil {
 		return 0, fmt.Errorf("trim %s: %w", prefix, err)
 	}
-	extra := int(resp.Count) - keep
+	count := int(resp.Count)
+	extra := count - keep
 	if extra <= 0 {
-		return 0, nil
+		return count, nil
 	}
 	resp, err = c.etcd.Get(ctx, prefix, clientv3.WithRange(end), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend), clientv3.WithLimit(int64(extra)), clientv3.WithRev(resp.Header.Revision))
@@ -27,12 +29,12 @@ func (c *Client) Trim(ctx context.Context, prefix string, keep int) (int, error)
 		return 0, fmt.Errorf("trim %s: %w", prefix, err)
 	}
 	if len(resp.Kvs) == 0 {
-		return 0, nil
+		return count, nil
 	}
 	last := string(resp.Kvs[len(resp.Kvs)-1].Key)
 	del, err := c.etcd.Delete(ctx, prefix, clientv3.WithRange(last+"\x00"))
 	if err != nil {
 		return 0, fmt.Errorf("trim %s: %w", prefix, err)
 	}
-	return int(del.Deleted), nil
+	return count - int(del.Deleted), nil
 }
