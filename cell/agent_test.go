@@ -419,7 +419,7 @@ func TestCrashRestartPolicy(t *testing.T) {
 	}
 	eventually(t, "crashed for good", func() bool {
 		a, _ := h.actual("c1", "LRP/web/0")
-		return a.State == model.StateCrashed && a.CrashCount == 4 && a.LastExit != nil && a.LastExit.Code == 3
+		return a.State == model.StateCrashed && a.CrashCount == 4 && a.LastExit != nil && a.LastExit.Code == 3 && a.LastExit.Cause == model.ExitExited
 	})
 	if got := rt.Starts(); got != 4 {
 		t.Fatalf("starts = %d, want 4 (first start + 3 immediate restarts)", got)

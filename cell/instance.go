@@ -74,7 +74,7 @@ func (a *Agent) waitExit(ctx context.Context, cid string) (<-chan exitResult, fu
 // count, restarts and last exit.
 func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Container, seed model.Actual) {
 	defer close(r.done)
-	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash, Commit: w.commit, Restarts: seed.Restarts, LastExit: seed.LastExit}
+	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash, Version: w.version, Commit: w.commit, Restarts: seed.Restarts, LastExit: seed.LastExit}
 	crashes := seed.CrashCount
 	memoryMB := w.lrp.Spec.Needs().MemoryMB
 	for attempt := 0; ; attempt++ {
@@ -150,7 +150,8 @@ func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.A
 
 // monitor follows a started container until it exits, its health check
 // fails too often, or ctx ends. It reports RUNNING once the container is
-// healthy and returns when that was.
+// healthy and returns when that was. HealthySince follows every check: set
+// by a pass after a failure, cleared by a failure.
 func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Actual, crashes int, memoryMB int64) (model.Exit, time.Time) {
 	exits, stopWait := a.waitExit(ctx, r.cid)
 	defer stopWait()
@@ -160,7 +161,7 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 	var runningSince time.Time
 	running := func() {
 		runningSince = a.clock.Now()
-		act.State = model.StateRunning
+		act.State, act.HealthySince = model.StateRunning, runningSince.UTC()
 		a.rep.set(r.id, act)
 	}
 	if hc == nil {
@@ -194,24 +195,27 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 			return model.Exit{}, runningSince
 		}
 		if err == nil {
-			if failures > 0 {
-				failures, act.CheckFailures = 0, 0
-				a.rep.set(r.id, act)
-			}
-			if runningSince.IsZero() {
+			failures = 0
+			switch {
+			case runningSince.IsZero():
 				running()
+			case act.HealthySince.IsZero():
+				act.HealthySince = a.clock.Now().UTC()
+				a.rep.set(r.id, act)
 			}
 			continue
 		}
 		failures++
+		if !act.HealthySince.IsZero() {
+			act.HealthySince = time.Time{}
+			a.rep.set(r.id, act)
+		}
 		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
 		if failures >= threshold {
 			a.removeContainer(ctx, r.cid)
 			return model.Exit{Code: -1, Cause: model.ExitHealthCheck, At: a.clock.Now().UTC(),
 				Message: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
 		}
-		act.CheckFailures = failures
-		a.rep.set(r.id, act)
 	}
 }
 

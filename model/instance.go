@@ -38,6 +38,13 @@ type Item struct {
 	Spec string `json:"spec"`
 	// Indexes are the LRP instance indexes this cell runs (LRPs only).
 	Indexes []int32 `json:"indexes,omitempty"`
+	// Configs, when not nil, pins the Config bodies the indexes mount, one
+	// per configs reference of the LRP body, in the body's order; their
+	// version is then InstanceVersion(Spec, Configs). During a rollout an
+	// assignment names one LRP in several items, one per version, each
+	// with its own Spec, Configs and Indexes. When nil, the instances mount
+	// the cell's Config items of those names.
+	Configs []MountedConfig `json:"configs,omitempty"`
 }
 
 // SpecHash returns the content address of an encoded object body.
@@ -46,9 +53,12 @@ func SpecHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// EncodeObject returns the canonical body of an object and its hash.
+// EncodeObject returns the canonical body of an object and its hash. The
+// body leaves out what only paces a rollout (an LRP's spec.update, the
+// pause annotation), so tuning or pausing a rollout changes no body and
+// restarts nothing.
 func EncodeObject(o Object) (body []byte, hash string, err error) {
-	body, err = json.Marshal(o)
+	body, err = json.Marshal(withoutRolloutFields(o))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
 	}
@@ -99,6 +109,9 @@ type Actual struct {
 	State string `json:"state"`
 	// Spec is the body hash the instance runs.
 	Spec string `json:"spec"`
+	// Version is what the instance runs: InstanceVersion of its body and
+	// the Configs it mounts.
+	Version string `json:"version,omitempty"`
 	// Commit is the Git commit of the assignment that carries Spec.
 	Commit      string `json:"commit,omitempty"`
 	ContainerID string `json:"containerID,omitempty"`
@@ -107,11 +120,13 @@ type Actual struct {
 	// Restarts counts the runs of this version after its first, on this
 	// agent; unlike CrashCount it is never reset.
 	Restarts int `json:"restarts,omitempty"`
-	// CheckFailures counts the health checks failed in a row: a RUNNING
-	// instance with failures is unhealthy but not yet killed.
-	CheckFailures int `json:"checkFailures,omitempty"`
-	// LastExit is how the instance's previous run ended; nil before the
-	// first end.
+	// HealthySince is when the instance last became healthy — RUNNING with
+	// its health check passing, or RUNNING when it has no check — and zero
+	// while it is not: a failed check clears it before the instance is
+	// killed, so the hub can require minHealthySeconds of continuous health.
+	HealthySince time.Time `json:"healthySince,omitzero"`
+	// LastExit is how the instance's previous run ended, nil before the
+	// first end: for a CRASHED instance, why it crashed.
 	LastExit *Exit     `json:"lastExit,omitempty"`
 	Since    time.Time `json:"since"`
 }
@@ -122,11 +137,13 @@ const (
 	ExitExited = "exited"
 	// ExitOOMKilled: the kernel killed the process at its memory limit.
 	ExitOOMKilled = "oom-killed"
-	// ExitHealthCheck: the agent killed it after failed health checks.
+	// ExitHealthCheck: the health check failed FailureThreshold times in a
+	// row and the cell killed the instance.
 	ExitHealthCheck = "health-check"
 	// ExitImageNotFound: the image is neither on the cell nor pullable.
 	ExitImageNotFound = "image-not-found"
-	// ExitStartFailed: the container could not be created or started.
+	// ExitStartFailed: the container could not be created or started (a
+	// Config that is not on the cell, ...).
 	ExitStartFailed = "start-failed"
 	// ExitKilled: the agent stopped it because the hub said so (removed,
 	// replaced by a new version, the cell evacuated).
@@ -150,6 +167,12 @@ type Exit struct {
 	// LimitMB is the memory limit an OOM-killed process hit, in MiB.
 	LimitMB int64     `json:"limitMB,omitempty"`
 	At      time.Time `json:"at"`
+}
+
+// StartFailed reports whether the run never started: the container could
+// not be created or started, or its image is not there.
+func (e *Exit) StartFailed() bool {
+	return e != nil && (e.Cause == ExitStartFailed || e.Cause == ExitImageNotFound)
 }
 
 // CellReport is a cell agent's summary of itself, at actual/<cell>/agent.

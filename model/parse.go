@@ -116,6 +116,10 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 	if isNull(n) {
 		return
 	}
+	if v.Type() == amountType {
+		d.amount(n, v, path)
+		return
+	}
 	if v.Type() == resourceType {
 		obj := d.object(n, path)
 		switch o := obj.(type) {

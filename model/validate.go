@@ -101,6 +101,7 @@ func (v validator) object(obj Object, path string, nested bool) {
 		v.fail(join(path, "apiVersion"), "must be %q or omitted, got %q", APIVersion, h.APIVersion)
 	}
 	v.meta(&h.Metadata, join(path, "metadata"))
+	v.pauseAnnotation(&h.Metadata, join(path, "metadata"))
 	spec := join(path, "spec")
 	switch o := obj.(type) {
 	case *LRP:
@@ -115,6 +116,9 @@ func (v validator) object(obj Object, path string, nested bool) {
 		}
 		if hc := o.Spec.HealthCheck; hc != nil {
 			v.healthCheck(hc, join(spec, "healthCheck"))
+		}
+		if u := o.Spec.Update; u != nil {
+			v.update(u, join(spec, "update"), nested)
 		}
 	case *Task:
 		v.process(&o.Spec.Process, spec, nested)
@@ -240,6 +244,9 @@ func (v validator) set(s *SelectorSyncSet, path string) {
 	}
 	if len(s.Spec.Resources) == 0 {
 		v.fail(join(path, "resources"), "must list at least one Config, LRP or Task")
+	}
+	if r := s.Spec.Rollout; r != nil {
+		v.setRollout(r, join(path, "rollout"))
 	}
 	seen := map[string]int{}
 	for i, r := range s.Spec.Resources {

@@ -21,8 +21,9 @@ type InstanceDetail struct {
 	Index int32  `json:"index"`
 	Cell  string `json:"cell"`
 	Zone  string `json:"zone,omitempty"`
-	// Version is the body hash the instance runs; Commit the commit of the
-	// assignment that carries it.
+	// Version is what the instance runs (model.InstanceVersion of its body
+	// and mounted Configs; the body hash when the cell reports none);
+	// Commit the commit of the assignment that carries it.
 	Version string `json:"version,omitempty"`
 	Commit  string `json:"commit,omitempty"`
 	// State is the cell's report, or "PLACED" while the cell has reported
@@ -32,10 +33,9 @@ type InstanceDetail struct {
 	Restarts int         `json:"restarts"`
 	Crashes  int         `json:"crashes"`
 	LastExit *model.Exit `json:"lastExit,omitempty"`
-	// Healthy is true for a RUNNING instance whose health check (if any)
-	// has not failed since.
-	Healthy       bool `json:"healthy"`
-	CheckFailures int  `json:"checkFailures,omitempty"`
+	// HealthySince is since when the instance is healthy: RUNNING, and
+	// its health check (if any) has not failed since; zero while it is not.
+	HealthySince time.Time `json:"healthySince,omitzero"`
 }
 
 // StatePlaced is an instance assigned to a cell that has not reported it.
@@ -120,10 +120,17 @@ func Describe(in DetailInput) (WorkloadDetail, error) {
 				continue
 			}
 			reported[cell+" "+id] = true
+			version := a.Version
+			if version == "" {
+				version = a.Spec
+			}
+			var healthy time.Time
+			if a.State == model.StateRunning {
+				healthy = a.HealthySince
+			}
 			d.Instances = append(d.Instances, InstanceDetail{
-				LRP: a.Name, Index: a.Index, Cell: cell, Zone: in.Cells[cell].Zone, Version: a.Spec, Commit: a.Commit,
-				State: a.State, Since: a.Since, Restarts: a.Restarts, Crashes: a.CrashCount, LastExit: a.LastExit,
-				Healthy: a.State == model.StateRunning && a.CheckFailures == 0, CheckFailures: a.CheckFailures,
+				LRP: a.Name, Index: a.Index, Cell: cell, Zone: in.Cells[cell].Zone, Version: version, Commit: a.Commit,
+				State: a.State, Since: a.Since, Restarts: a.Restarts, Crashes: a.CrashCount, LastExit: a.LastExit, HealthySince: healthy,
 			})
 		}
 	}
@@ -247,7 +254,7 @@ func RenderDetail(w io.Writer, d WorkloadDetail, format string) error {
 				fmt.Fprintf(tw, "%s\t", in.LRP)
 			}
 			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\n", in.Index, in.Cell, dash(in.Zone), dash(shortHash(in.Version)), dash(shortHash(in.Commit)),
-				in.State, age(now, in.Since), in.Restarts, lastExit(in.LastExit), healthy(in))
+				in.State, age(now, in.Since), in.Restarts, lastExit(in.LastExit), healthy(now, in))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -314,12 +321,12 @@ func lastExit(e *model.Exit) string {
 	return e.Cause
 }
 
-func healthy(in InstanceDetail) string {
+func healthy(now time.Time, in InstanceDetail) string {
 	switch {
-	case in.Healthy:
-		return "yes"
+	case !in.HealthySince.IsZero():
+		return "yes (" + age(now, in.HealthySince) + ")"
 	case in.State == model.StateRunning:
-		return fmt.Sprintf("no (%d checks failed)", in.CheckFailures)
+		return "no (health check failing)"
 	}
 	return "no"
 }

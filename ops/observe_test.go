@@ -130,13 +130,13 @@ func TestDescribe(t *testing.T) {
 		},
 		Actual: map[string]map[string]model.Actual{
 			"c1": {"LRP/web/0": {Name: "web", Index: 0, State: model.StateCrashed, Spec: "s1", CrashCount: 4, Restarts: 3, LastExit: oom},
-				"LRP/agent/0": {Name: "agent", Index: 0, State: model.StateRunning, Spec: "s3", CheckFailures: 2}},
+				"LRP/agent/0": {Name: "agent", Index: 0, State: model.StateRunning, Spec: "s3"}},
 		},
 		Task:   &model.TaskRecord{Name: "migrate", Cell: "c2", State: model.TaskCompleted, Started: t0, Updated: t0.Add(90 * time.Second), Result: "done\nrows: 42\n"},
 		Status: st,
 	}
 	row := func(d InstanceDetail) string {
-		return fmt.Sprintf("%s/%d@%s %s v=%s c=%s r=%d healthy=%v", d.LRP, d.Index, d.Cell, d.State, d.Version, d.Commit, d.Restarts, d.Healthy)
+		return fmt.Sprintf("%s/%d@%s %s v=%s c=%s r=%d healthy=%v", d.LRP, d.Index, d.Cell, d.State, d.Version, d.Commit, d.Restarts, !d.HealthySince.IsZero())
 	}
 	tests := []struct {
 		workload string
