@@ -82,6 +82,18 @@ and root identities only; without, it listens on loopback only.`,
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 			ctx := cmd.Context()
+			if logsListen == defaultLogsListen && tlsFiles.Enabled() && !cmd.Flags().Changed("logs-listen") {
+				logsListen = ":9101" // with certificates, others may read
+			}
+			var logSrv *logserver.Server
+			if logsListen != "none" {
+				var err error
+				if logSrv, err = logserver.Start(logserver.Config{Root: filepath.Join(cfg.StateDir, "logs"), Listen: logsListen, TLS: tlsFiles, URL: cfg.LogsURL}); err != nil {
+					return fmt.Errorf("%w (pass --logs-listen none to serve no logs)", err)
+				}
+				defer logSrv.Close()
+				cfg.LogsURL = logSrv.URL()
+			}
 			st, err := store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, TLS: tlsFiles})
 			if err != nil {
 				return fmt.Errorf("%w: is etcd running there? (the hub's etcd: see `cellsync hub`)", err)
@@ -100,17 +112,6 @@ and root identities only; without, it listens on loopback only.`,
 				rt = c
 			default:
 				return fmt.Errorf("--runtime %q: use containerd or sim", runtime)
-			}
-			if logsListen == defaultLogsListen && tlsFiles.Enabled() && !cmd.Flags().Changed("logs-listen") {
-				logsListen = ":9101" // with certificates, others may read
-			}
-			var logSrv *logserver.Server
-			if logsListen != "none" {
-				if logSrv, err = logserver.Start(logserver.Config{Root: filepath.Join(cfg.StateDir, "logs"), Listen: logsListen, TLS: tlsFiles, URL: cfg.LogsURL}); err != nil {
-					return fmt.Errorf("%w (pass --logs-listen none to serve no logs)", err)
-				}
-				defer logSrv.Close()
-				cfg.LogsURL = logSrv.URL()
 			}
 			reg := metrics.NewRegistry()
 			agent, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt, Logger: log, Registerer: reg})
