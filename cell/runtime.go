@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/cellsync/cellsync/cell/logs"
 )
 
 // Labels the agent puts on every container it creates, so that a restarted
@@ -53,9 +55,9 @@ type ContainerSpec struct {
 	Mounts []Mount
 	// Network is model.NetworkHost (also when empty) or model.NetworkNone.
 	Network string
-	// Output asks the runtime to keep the container's stdout and stderr so
-	// that Wait can return their tail (Tasks); otherwise output is discarded.
-	Output bool
+	// Logs says where the runtime captures the container's stdout and
+	// stderr (package cell/logs); with no Dir they are discarded.
+	Logs logs.Spec
 }
 
 // Container is a container the runtime knows, as List returns it.
@@ -72,9 +74,9 @@ type Container struct {
 type Exit struct {
 	// Code is the exit status; 128+n for a process killed by signal n.
 	Code int
-	// Output is the tail of stdout and stderr, at most model.MaxTaskResult
-	// bytes, when the container was started with Output.
-	Output []byte
+	// OOMKilled is true when the kernel killed the process at its memory
+	// limit.
+	OOMKilled bool
 	// At is when the process exited.
 	At time.Time
 }
@@ -107,4 +109,10 @@ type Runtime interface {
 	// List returns every container the runtime holds, with its labels; the
 	// agent keeps those labelled with its cell.
 	List(ctx context.Context) ([]Container, error)
+	// ReadFile returns the first limit bytes of a file in the filesystem of
+	// a container whose process has exited and which is not yet stopped (a
+	// Task's result file). path is absolute inside the container and is
+	// resolved there: it cannot name a file outside. It returns an error
+	// wrapping fs.ErrNotExist for a missing file.
+	ReadFile(ctx context.Context, id, path string, limit int) ([]byte, error)
 }
