@@ -9,6 +9,8 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cellsync/cellsync/cell/logs"
+	"github.com/cellsync/cellsync/events"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
@@ -47,6 +49,13 @@ const (
 	MaxDrainPeriod = 10 * time.Minute
 	// DefaultAddress is where the cell's host ports are reached by default.
 	DefaultAddress = "127.0.0.1"
+	// DefaultTaskLogRetention is how long a finished Task's output stays.
+	DefaultTaskLogRetention = 24 * time.Hour
+	// MaxTaskLogRetention bounds TaskLogRetention.
+	MaxTaskLogRetention = 30 * 24 * time.Hour
+	// maxTaskLogs is how many finished Tasks' output a cell keeps at most,
+	// the newest, whatever their age.
+	maxTaskLogs = 100
 )
 
 // Config describes one cell agent. A zero field takes the default named in
@@ -62,9 +71,25 @@ type Config struct {
 	Capacity model.Capacity
 	// Version is the agent's version, registered with the cell.
 	Version string
-	// StateDir holds materialised Configs and Task output. Required when a
-	// workload mounts a Config.
+	// StateDir holds materialised Configs and, under logs/, the output of
+	// every container (package cell/logs). Required when a workload mounts
+	// a Config; without it output is discarded.
 	StateDir string
+	// Logs bounds the output kept per instance: Logs.MaxFiles files of
+	// Logs.MaxFileBytes per run, and the run before the newest too; default
+	// 2 × 8 MiB (see logs.Limits for the bounds).
+	Logs logs.Limits
+	// TaskLogRetention is how long the output of a Task that has left the
+	// cell stays readable (it is removed at the first reconcile after
+	// that; at most the newest 100 are kept); default 24h, at most 30 days.
+	TaskLogRetention time.Duration
+	// LogsURL is published in the cell's registration: where the cell's
+	// log server (package cell/logserver) answers. Empty publishes none.
+	LogsURL string
+	// EventCapacity is how many events the cell keeps in its prefix of the
+	// event log (package events); default events.DefaultCapacity, at most
+	// events.MaxCapacity; negative writes no events.
+	EventCapacity int
 	// LeaseTTL is the registration lease's time to live; default 10s.
 	LeaseTTL time.Duration
 	// Shutdown is what happens to the cell's work when Run's context ends;
@@ -158,6 +183,19 @@ func (c *Config) validate() error {
 	}
 	if c.DrainPeriod > MaxDrainPeriod {
 		return fmt.Errorf("cell config: drain period %s is over %s", c.DrainPeriod, MaxDrainPeriod)
+	}
+	var err error
+	if c.Logs, err = c.Logs.WithDefaults(); err != nil {
+		return fmt.Errorf("cell config: %w", err)
+	}
+	if c.TaskLogRetention == 0 {
+		c.TaskLogRetention = DefaultTaskLogRetention
+	}
+	if c.TaskLogRetention < 0 || c.TaskLogRetention > MaxTaskLogRetention {
+		return fmt.Errorf("cell config: task log retention %s: must be between 0 and %s", c.TaskLogRetention, MaxTaskLogRetention)
+	}
+	if c.EventCapacity > events.MaxCapacity {
+		return fmt.Errorf("cell config: event capacity %d: at most %d", c.EventCapacity, events.MaxCapacity)
 	}
 	if c.Shutdown != Evacuate && c.Shutdown != Detach {
 		return fmt.Errorf("cell config: unknown shutdown mode %d", c.Shutdown)

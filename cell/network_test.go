@@ -91,7 +91,7 @@ func TestPortsAreMappedAndReported(t *testing.T) {
 	h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: spec, Indexes: []int32{1, 2, 3, 4, 5}})
 	eventually(t, "index 5 reports the full range", func() bool {
 		a, _ := h.actual("c1", "LRP/web/5")
-		return strings.Contains(a.Reason, "host ports: 1 needed, 0 of 3000-3003 free")
+		return a.LastExit != nil && strings.Contains(a.LastExit.Message, "host ports: 1 needed, 0 of 3000-3003 free")
 	})
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"time"
+
+	"github.com/cellsync/cellsync/cell/logs"
 )
 
 // Labels the agent puts on every container it creates, so that a restarted
@@ -58,9 +60,9 @@ type ContainerSpec struct {
 	// Ports are mapped from the cell's host ports to the container's
 	// (bridge networking).
 	Ports []PortMapping
-	// Output asks the runtime to keep the container's stdout and stderr so
-	// that Wait can return their tail (Tasks); otherwise output is discarded.
-	Output bool
+	// Logs says where the runtime captures the container's stdout and
+	// stderr (package cell/logs); with no Dir they are discarded.
+	Logs logs.Spec
 }
 
 // PortMapping maps a host port of the cell to a container port.
@@ -85,9 +87,9 @@ type Container struct {
 type Exit struct {
 	// Code is the exit status; 128+n for a process killed by signal n.
 	Code int
-	// Output is the tail of stdout and stderr, at most model.MaxTaskResult
-	// bytes, when the container was started with Output.
-	Output []byte
+	// OOMKilled is true when the kernel killed the process at its memory
+	// limit.
+	OOMKilled bool
 	// At is when the process exited.
 	At time.Time
 }
@@ -127,4 +129,10 @@ type Runtime interface {
 	// List returns every container the runtime holds, with its labels; the
 	// agent keeps those labelled with its cell.
 	List(ctx context.Context) ([]Container, error)
+	// ReadFile returns the first limit bytes of a file in the filesystem of
+	// a container whose process has exited and which is not yet stopped (a
+	// Task's result file). path is absolute inside the container and is
+	// resolved there: it cannot name a file outside. It returns an error
+	// wrapping fs.ErrNotExist for a missing file.
+	ReadFile(ctx context.Context, id, path string, limit int) ([]byte, error)
 }

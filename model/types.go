@@ -190,6 +190,14 @@ type LRP struct {
 // TaskSpec describes a one-off unit of work.
 type TaskSpec struct {
 	Process `json:",inline"`
+	// ResultFile is an absolute path inside the container whose first
+	// MaxTaskResult bytes become the Task's result when it exits (Diego's
+	// ResultFile); empty: the result is the tail of the Task's output.
+	ResultFile string `json:"resultFile,omitempty"`
+	// TimeoutSeconds bounds the run: a Task still running after it is
+	// killed and completed as failed. 0 means no limit; at most
+	// MaxTaskTimeoutSeconds.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 }
 
 // Task runs at most once.

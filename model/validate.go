@@ -13,6 +13,9 @@ const (
 	maxNameLen     = 63
 	maxLabelValue  = 63
 	maxSelectorLen = 4096
+	// MaxTaskTimeoutSeconds bounds a Task's timeoutSeconds: 7 days.
+	MaxTaskTimeoutSeconds = 7 * 24 * 3600
+	maxResultFileLen      = 4096
 )
 
 var (
@@ -120,6 +123,7 @@ func (v validator) object(obj Object, path string, nested bool) {
 		}
 	case *Task:
 		v.process(&o.Spec.Process, spec, nested)
+		v.taskSpec(&o.Spec, spec)
 	case *Config:
 		for k := range o.Data {
 			if !configKey.MatchString(k) || k == "." || k == ".." {
@@ -200,6 +204,19 @@ func (v validator) process(p *Process, path string, nested bool) {
 	case "", NetworkBridge, NetworkHost, NetworkNone:
 	default:
 		v.fail(join(path, "network"), "must be %q, %q or %q, got %q", NetworkBridge, NetworkHost, NetworkNone, p.Network)
+	}
+}
+
+func (v validator) taskSpec(s *TaskSpec, path string) {
+	if n := s.TimeoutSeconds; n < 0 || n > MaxTaskTimeoutSeconds {
+		v.fail(join(path, "timeoutSeconds"), "must be between 0 (no limit) and %d (7 days), got %d", MaxTaskTimeoutSeconds, n)
+	}
+	switch f := s.ResultFile; {
+	case f == "":
+	case len(f) > maxResultFileLen:
+		v.fail(join(path, "resultFile"), "is longer than %d characters", maxResultFileLen)
+	case !strings.HasPrefix(f, "/") || strings.ContainsRune(f, 0) || strings.HasSuffix(f, "/"):
+		v.fail(join(path, "resultFile"), "must be the absolute path of a file inside the container, got %q", f)
 	}
 }
 

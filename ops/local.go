@@ -20,6 +20,7 @@ import (
 
 	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/cell/imagebuild"
+	"github.com/cellsync/cellsync/cell/logserver"
 	ctrd "github.com/cellsync/cellsync/cell/runtime/containerd"
 	"github.com/cellsync/cellsync/cell/runtime/sim"
 	"github.com/cellsync/cellsync/config"
@@ -103,6 +104,7 @@ type Local struct {
 	router   *router.Router
 	routerLn net.Listener
 	bridges  []*ctrd.Runtime // removed once the cells have stopped
+	logSrvs  []*logserver.Server
 	closers  []func()
 	runtime  string
 	repo     string
@@ -315,11 +317,21 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 		if err != nil {
 			return nil, err
 		}
+		stateDir := filepath.Join(cfg.DataDir, "cells", name)
+		// Each cell serves its containers' output on a loopback port of
+		// its own, which it publishes: `cellsync logs` finds it there.
+		ls, err := logserver.Start(logserver.Config{Root: filepath.Join(stateDir, "logs"), Listen: "127.0.0.1:0"})
+		if err != nil {
+			return nil, err
+		}
+		l.closers = append(l.closers, func() { ls.Close() })
+		l.logSrvs = append(l.logSrvs, ls)
 		a, err := cell.New(cell.Config{
 			Name: name, Zone: zones[i%len(zones)], Labels: map[string]string{"env": "prod"},
 			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 20480, Containers: 50},
 			Version:  "up",
-			StateDir: filepath.Join(cfg.DataDir, "cells", name),
+			StateDir: stateDir,
+			LogsURL:  ls.URL(),
 			// Every cell stops at once: nowhere to evacuate to, so do not wait long.
 			EvacuationTimeout: time.Second,
 			StopTimeout:       5 * time.Second,
@@ -355,7 +367,7 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	_, err := os.Stat(sock)
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "containerd")})
+		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock})
 		cancel()
 	} else {
 		err = fmt.Errorf("no containerd socket at %s", sock)
@@ -382,8 +394,8 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	}
 	return func(name string, n CellNet) (cell.Runtime, error) {
 		rt, err := ctrd.New(ctx, ctrd.Config{
-			Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "cells", name, "containerd"), StopGrace: 2 * time.Second,
-			Bridge: ctrd.BridgeConfig{Name: n.Bridge, Subnet: n.Subnet},
+			Address: sock, StopGrace: 2 * time.Second,
+			Bridge: ctrd.BridgeConfig{Name: n.Bridge, Subnet: n.Subnet, Dir: filepath.Join(l.cfg.DataDir, "cells", name, "network")},
 		})
 		if err != nil {
 			return nil, err
@@ -446,6 +458,9 @@ func (l *Local) Run(ctx context.Context) error {
 	g, cellCtx := errgroup.WithContext(ctx)
 	for _, a := range l.agents {
 		g.Go(func() error { return a.Run(cellCtx) })
+	}
+	for _, ls := range l.logSrvs {
+		g.Go(func() error { return ls.Run(cellCtx) })
 	}
 	var err error
 	select {

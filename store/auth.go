@@ -27,11 +27,11 @@ func CellUser(cell string) string { return "cell-" + cell }
 // turns etcd's auth on. c must act as root (a certificate with common name
 // "root"). The hub may read and write everything under Root. A cell may:
 // read its own desired prefix and the bodies under specs/; write its own
-// registration and its own actual-state prefix; and read and write task
-// records, which it claims by compare-and-swap (a cell could therefore touch
-// another cell's task record: task keys carry no cell). Nothing else. A
-// router may only read actual state. Running it again, or with more cells,
-// is safe.
+// registration, its own actual-state prefix and its own event prefix; and
+// read and write task records, which it claims by compare-and-swap (a cell
+// could therefore touch another cell's task record: task keys carry no
+// cell). Nothing else. A router may only read actual state. Running it
+// again, or with more cells, is safe.
 func EnableAuth(ctx context.Context, c *Client, cells []string) error {
 	a := c.etcd.Auth
 	ignoreExists := func(err error) error {
@@ -85,6 +85,7 @@ func EnableAuth(ctx context.Context, c *Client, cells []string) error {
 			grant(role, CellKey(cell), false, clientv3.PermReadWrite),
 			grant(role, ActualCellPrefix(cell), true, clientv3.PermReadWrite),
 			grant(role, TasksPrefix, true, clientv3.PermReadWrite),
+			grant(role, CellEventsPrefix(cell), true, clientv3.PermReadWrite),
 		); err != nil {
 			return err
 		}

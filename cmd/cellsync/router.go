@@ -104,7 +104,7 @@ CELLSYNC_CONFIG, or a running ` + "`cellsync up`" + ` in ./cellsync-data.`,
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", ":8080", "address to serve on")
 	fl.StringVar(&balance, "balance", string(router.RoundRobin), "balancing: round-robin or least-outstanding")
-	fl.StringVar(&metricsAddr, "metrics", ":9101", "address of the router's /metrics; empty turns it off")
+	fl.StringVar(&metricsAddr, "metrics", ":9102", "address of the router's /metrics; empty turns it off")
 	fl.StringSliceVar(&endpoints, "etcd-endpoints", nil, "etcd endpoints (env "+ops.EnvEtcd+")")
 	fl.StringVar(&etcdTLS.CA, "etcd-ca", "", "CA file for mutual TLS with etcd (see cellsync certs)")
 	fl.StringVar(&etcdTLS.Cert, "etcd-cert", "", "the router's client certificate for etcd")

@@ -61,7 +61,7 @@ cells stop their containers and everything shuts down.`,
 			t := l.Target()
 			fmt.Fprintf(out, "hub: status %s/status, metrics %s/metrics; etcd %s\n", t.Hub, t.Hub, strings.Join(t.Etcd, ","))
 			fmt.Fprintf(out, "router: %s (try: curl -H 'Host: web.apps.internal' %s/)\n", l.RouterURL(), l.RouterURL())
-			fmt.Fprintf(out, "try: cellsync status; cellsync cells (in another terminal, from this directory)\n")
+			fmt.Fprintf(out, "try: cellsync status; cellsync cells; cellsync logs LRP/web; cellsync events (in another terminal, from this directory)\n")
 			errc := make(chan error, 1)
 			go func() { errc <- l.Run(ctx) }()
 			tick := time.NewTicker(every)

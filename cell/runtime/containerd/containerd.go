@@ -2,11 +2,9 @@ package containerd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -37,7 +35,7 @@ const (
 // labelNetwork records a container's network mode for Address.
 const labelNetwork = "cellsync.io/network"
 
-// Config says how to reach containerd and where to keep output.
+// Config says how to reach containerd and how to capture output.
 type Config struct {
 	// Address is containerd's socket, e.g. /run/containerd/containerd.sock.
 	Address string
@@ -48,9 +46,12 @@ type Config struct {
 	Snapshotter string
 	// Runtime is the OCI runtime shim; default io.containerd.runc.v2.
 	Runtime string
-	// StateDir holds the output files of containers started with Output.
-	// Required.
-	StateDir string
+	// LogDriver is the program containerd's shim runs beside each container
+	// whose spec asks for logs (see package cell/logs); default the running
+	// executable, which must call logs.RunDriver first thing in main (the
+	// cellsync binary does; so does the TestMain of a test that runs
+	// containers).
+	LogDriver string
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL;
 	// default 5s.
 	StopGrace time.Duration
@@ -73,9 +74,6 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Address == "" {
 		return nil, fmt.Errorf("containerd runtime: no socket address")
 	}
-	if cfg.StateDir == "" {
-		return nil, fmt.Errorf("containerd runtime: no state directory")
-	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = DefaultNamespace
 	}
@@ -91,8 +89,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err := cfg.Bridge.validate(); err != nil {
 		return nil, fmt.Errorf("containerd runtime: %w", err)
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o755); err != nil {
-		return nil, fmt.Errorf("containerd runtime: %w", err)
+	if cfg.LogDriver == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("containerd runtime: log driver: %w", err)
+		}
+		cfg.LogDriver = exe
 	}
 	c, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
@@ -102,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		c.Close()
 		return nil, fmt.Errorf("connect containerd at %s: %w", cfg.Address, err)
 	}
-	return &Runtime{cfg: cfg, client: c, net: newNetwork(cfg.Bridge, cfg.StateDir)}, nil
+	return &Runtime{cfg: cfg, client: c, net: newNetwork(cfg.Bridge)}, nil
 }
 
 // Close releases the connection; containers keep running.
@@ -136,7 +138,7 @@ func (r *Runtime) Import(ctx context.Context, archive io.Reader) ([]string, erro
 
 // ErrImageNotFound is an image that is neither in containerd's store nor
 // pullable.
-var ErrImageNotFound = errors.New("image not found")
+var ErrImageNotFound = cell.ErrImageNotFound
 
 // image returns an unpacked image: from the store, or pulled.
 func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, error) {
@@ -161,10 +163,6 @@ func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, erro
 		}
 	}
 	return img, nil
-}
-
-func (r *Runtime) logPath(id string) string {
-	return filepath.Join(r.cfg.StateDir, "logs", id+".log")
 }
 
 // Start implements cell.Runtime.
@@ -235,15 +233,7 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 			_ = c.Delete(dctx, containerd.WithSnapshotCleanup)
 		}
 	}()
-	creator := cio.NullIO
-	if spec.Output {
-		path := r.logPath(spec.ID)
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			return fmt.Errorf("start %s: %w", spec.ID, err)
-		}
-		creator = cio.LogFile(path)
-	}
-	task, err := c.NewTask(ctx, creator)
+	task, err := c.NewTask(ctx, r.logIO(spec.Logs))
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", spec.ID, err)
 	}
@@ -276,7 +266,7 @@ func (r *Runtime) Wait(ctx context.Context, id string) (cell.Exit, error) {
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		// A container without a task never ran or its task was deleted.
-		return cell.Exit{Code: -1, At: time.Now(), Output: r.output(id)}, nil
+		return cell.Exit{Code: -1, At: time.Now()}, nil
 	}
 	if err != nil {
 		return cell.Exit{}, fmt.Errorf("wait %s: %w", id, err)
@@ -291,31 +281,15 @@ func (r *Runtime) Wait(ctx context.Context, id string) (cell.Exit, error) {
 		if err != nil {
 			return cell.Exit{}, fmt.Errorf("wait %s: %w", id, err)
 		}
-		return cell.Exit{Code: int(code), At: at, Output: r.output(id)}, nil
+		return cell.Exit{Code: int(code), At: at, OOMKilled: r.oomKilled(ctx, c)}, nil
 	case <-ctx.Done():
 		return cell.Exit{}, ctx.Err()
 	}
 }
 
-// output returns the tail of a container's output file, if any.
-func (r *Runtime) output(id string) []byte {
-	f, err := os.Open(r.logPath(id))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	off := max(0, st.Size()-model.MaxTaskResult)
-	b := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(b, off)
-	return b[:n]
-}
-
 // Stop implements cell.Runtime: SIGTERM, SIGKILL after StopGrace, then the
-// task, container, snapshot and output file are removed.
+// task and its log driver (which finishes writing the output first), the
+// container and its snapshot are removed; the output stays.
 func (r *Runtime) Stop(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -346,7 +320,6 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
-	_ = os.Remove(r.logPath(id))
 	return nil
 }
 

@@ -50,6 +50,10 @@ type BridgeConfig struct {
 	// PluginDirs are searched for the bridge, host-local, portmap and
 	// loopback plugins; default DefaultPluginDirs.
 	PluginDirs []string
+	// Dir holds the pinned network namespaces (netns/), their port
+	// mappings and the address records (cni/); required to start a bridge
+	// container, and the same across agent restarts.
+	Dir string
 }
 
 func (b *BridgeConfig) validate() error {
@@ -74,10 +78,10 @@ func (b *BridgeConfig) validate() error {
 
 // network is the bridge network of one Runtime: the CNI configuration,
 // loaded on first use, and the pinned network namespaces of its
-// containers under <StateDir>/netns.
+// containers under <Dir>/netns.
 type network struct {
 	cfg   BridgeConfig
-	dir   string // StateDir
+	dir   string // cfg.Dir
 	mu    sync.Mutex
 	cni   gocni.CNI // nil until the first bridge container
 	check *http.Client
@@ -90,9 +94,9 @@ type network struct {
 // exits the process when two go-cni locks are held at once.
 var cniCalls sync.Mutex
 
-func newNetwork(cfg BridgeConfig, stateDir string) *network {
+func newNetwork(cfg BridgeConfig) *network {
 	return &network{
-		cfg: cfg, dir: stateDir,
+		cfg: cfg, dir: cfg.Dir,
 		// Health checks open a fresh connection every time: a kept-alive
 		// one would pass after the server stopped accepting.
 		check: &http.Client{
@@ -141,6 +145,9 @@ func (n *network) load(ctx context.Context) (gocni.CNI, error) {
 	defer n.mu.Unlock()
 	if n.cni != nil {
 		return n.cni, nil
+	}
+	if n.dir == "" {
+		return nil, fmt.Errorf("bridge network %s: no directory for its state (BridgeConfig.Dir)", n.cfg.Name)
 	}
 	for _, plugin := range []string{"bridge", "host-local", "portmap", "loopback"} {
 		if !n.hasPlugin(plugin) {
@@ -455,6 +462,3 @@ func (r *Runtime) RemoveBridge(ctx context.Context) error {
 
 // Bridge returns the bridge configuration in use, defaults applied.
 func (r *Runtime) Bridge() BridgeConfig { return r.cfg.Bridge }
-
-// StateDir returns the runtime's state directory.
-func (r *Runtime) StateDir() string { return r.cfg.StateDir }

@@ -128,8 +128,8 @@ func TestBridgeNetworkOnContainerd(t *testing.T) {
 		if _, err := get(fmt.Sprintf("http://127.0.0.1:%d/", n.FirstPort)); err == nil {
 			t.Fatal("the host port still answers after Stop")
 		}
-		ents, _ := filepath.Glob(filepath.Join(rt.StateDir(), "netns", "br-*"))
-		if strings.Join(ents, " ") != strings.Join([]string{filepath.Join(rt.StateDir(), "netns", "br-b"), filepath.Join(rt.StateDir(), "netns", "br-b.ports")}, " ") {
+		ents, _ := filepath.Glob(filepath.Join(rt.Bridge().Dir, "netns", "br-*"))
+		if strings.Join(ents, " ") != strings.Join([]string{filepath.Join(rt.Bridge().Dir, "netns", "br-b"), filepath.Join(rt.Bridge().Dir, "netns", "br-b.ports")}, " ") {
 			t.Fatalf("pinned namespaces after stopping br-a: %v, want br-b's only", ents)
 		}
 		// portmap's rules for br-a are gone, br-b's are there.
@@ -141,7 +141,7 @@ func TestBridgeNetworkOnContainerd(t *testing.T) {
 		if strings.Contains(string(out), mark("br-a")) || !strings.Contains(string(out), mark("br-b")) {
 			t.Fatalf("port mappings after stopping br-a:\n%s", out)
 		}
-		if _, err := os.Stat(filepath.Join(rt.StateDir(), "cni", "ipam", "cellsync-"+n.Bridge.Name, addrA.String())); !os.IsNotExist(err) {
+		if _, err := os.Stat(filepath.Join(rt.Bridge().Dir, "cni", "ipam", "cellsync-"+n.Bridge.Name, addrA.String())); !os.IsNotExist(err) {
 			t.Fatalf("address %s still allocated: %v", addrA, err)
 		}
 	})

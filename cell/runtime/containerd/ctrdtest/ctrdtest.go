@@ -126,7 +126,7 @@ func Start(ctx context.Context) (*Daemon, error) {
 		if _, err := os.Stat(d.Socket); err != nil {
 			continue
 		}
-		if rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket, StateDir: filepath.Join(dir, "probe")}); err == nil {
+		if rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket}); err == nil {
 			rt.Close()
 			return d, nil
 		}

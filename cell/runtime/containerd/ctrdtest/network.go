@@ -99,7 +99,7 @@ func (n *Net) Release(rt *ctrd.Runtime) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var errs []error
-	pins, _ := os.ReadDir(filepath.Join(rt.StateDir(), "netns"))
+	pins, _ := os.ReadDir(filepath.Join(rt.Bridge().Dir, "netns"))
 	for _, p := range pins {
 		if !strings.HasSuffix(p.Name(), ".ports") {
 			if err := rt.Stop(ctx, p.Name()); err != nil {
