@@ -269,8 +269,13 @@ func TestHTTP2WithoutTLS(t *testing.T) {
 	f.waitEndpoints("web.example", 1)
 	var p http.Protocols
 	p.SetUnencryptedHTTP2(true)
-	c := &http.Client{Transport: &http.Transport{Protocols: &p}}
-	req, _ := http.NewRequest(http.MethodGet, f.url+"/", nil)
+	wantHTTP2(t, &http.Client{Transport: &http.Transport{Protocols: &p}}, f.url+"/")
+}
+
+// wantHTTP2 GETs web.example at url with c and wants HTTP/2 and "a".
+func wantHTTP2(t *testing.T, c *http.Client, url string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
 	req.Host = "web.example"
 	resp, err := c.Do(req)
 	if err != nil {
@@ -311,17 +316,7 @@ func TestHTTP2OverTLS(t *testing.T) {
 	f.instance("c1", "web", 0, "web.example", backend(t, "a"))
 	f.waitEndpoints("web.example", 1)
 	c := &http.Client{Transport: &http.Transport{ForceAttemptHTTP2: true, TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "example.com"}}}
-	req, _ := http.NewRequest(http.MethodGet, "https://"+ln.Addr().String()+"/", nil)
-	req.Host = "web.example"
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.ProtoMajor != 2 || string(b) != "a" {
-		t.Fatalf("proto %s, body %q", resp.Proto, b)
-	}
+	wantHTTP2(t, c, "https://"+ln.Addr().String()+"/")
 }
 
 func TestWebSocketUpgradePassesThrough(t *testing.T) {
