@@ -31,6 +31,8 @@ type Agent struct {
 	rep     *reporter
 	files   configFiles
 	desired *watcher
+	portMu  sync.Mutex
+	ports   *portPool
 	// ev writes the cell's events; nil when EventCapacity is negative.
 	ev *events.Writer
 	// logsRoot holds the instances' output; "" discards it.
@@ -70,6 +72,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, st: deps.Store, rt: deps.Runtime, log: deps.Logger, clock: deps.Clock, m: m,
 		files:      configFiles{dir: cfg.StateDir},
+		ports:      newPortPool(cfg.PortRange),
 		state:      model.CellReady,
 		registered: make(chan struct{}),
 		drained:    make(chan struct{}),
@@ -402,6 +405,9 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		r := a.newRunner(id, l.version, false)
 		r.bumpRev = l.bump
 		adopted := a.takeAdopted(id, l.version)
+		if adopted != nil && !a.adoptPorts(r, adopted, l.lrp.Spec.Ports) {
+			adopted = nil
+		}
 		var seed model.Actual
 		if prev, ok := a.crashSeed[id]; ok && prev.Version == l.version {
 			seed = prev

@@ -3,6 +3,7 @@ package cell
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -41,6 +42,13 @@ const (
 	DefaultStopTimeout = 10 * time.Second
 	// DefaultRetryInterval is the pause before retrying a failed call.
 	DefaultRetryInterval = time.Second
+	// DefaultDrainPeriod is the wait between taking a routed instance out
+	// of the routers and stopping it.
+	DefaultDrainPeriod = 5 * time.Second
+	// MaxDrainPeriod bounds DrainPeriod.
+	MaxDrainPeriod = 10 * time.Minute
+	// DefaultAddress is where the cell's host ports are reached by default.
+	DefaultAddress = "127.0.0.1"
 	// DefaultTaskLogRetention is how long a finished Task's output stays.
 	DefaultTaskLogRetention = 24 * time.Hour
 	// MaxTaskLogRetention bounds TaskLogRetention.
@@ -102,6 +110,19 @@ type Config struct {
 	// RetryInterval is the pause before retrying a failed etcd or runtime
 	// call; default 1s.
 	RetryInterval time.Duration
+	// Address is the IP address at which other machines (routers) reach
+	// the host ports of the cell's containers; default 127.0.0.1, right
+	// only for a router on the same machine.
+	Address string
+	// PortRange is where host ports for LRP ports are allocated; default
+	// 61000-61999. Cells sharing a machine need disjoint ranges, and no
+	// process may listen in it: a mapped port takes every connection to
+	// it, so keep it out of the ephemeral range (Linux: 32768-60999).
+	PortRange PortRange
+	// DrainPeriod is how long a routed instance keeps running after its
+	// cell took it out of the routers and before SIGTERM; default 5s, at
+	// most 10m; negative means no wait.
+	DrainPeriod time.Duration
 }
 
 // Deps are the agent's collaborators.
@@ -144,6 +165,24 @@ func (c *Config) validate() error {
 	}
 	if c.RetryInterval == 0 {
 		c.RetryInterval = DefaultRetryInterval
+	}
+	if c.Address == "" {
+		c.Address = DefaultAddress
+	}
+	if _, err := netip.ParseAddr(c.Address); err != nil {
+		return fmt.Errorf("cell config: address %q is not an IP address", c.Address)
+	}
+	if c.PortRange == (PortRange{}) {
+		c.PortRange = PortRange{First: DefaultFirstPort, Last: DefaultLastPort}
+	}
+	if err := c.PortRange.check(); err != nil {
+		return fmt.Errorf("cell config: %w", err)
+	}
+	if c.DrainPeriod == 0 {
+		c.DrainPeriod = DefaultDrainPeriod
+	}
+	if c.DrainPeriod > MaxDrainPeriod {
+		return fmt.Errorf("cell config: drain period %s is over %s", c.DrainPeriod, MaxDrainPeriod)
 	}
 	var err error
 	if c.Logs, err = c.Logs.WithDefaults(); err != nil {

@@ -86,9 +86,16 @@
 // revoke the lease) or detaches (leave containers running for the next
 // agent). Run returns after all its goroutines have exited.
 //
-// Containers use the host's network unless a workload says network: none,
-// in which case they get a private network namespace with loopback only; a
-// TCP health check needs the host network.
+// Containers get their own network on the cell's bridge unless a workload
+// says network: host (the cell's network) or none (loopback only). The
+// ports an LRP names are mapped to host ports the agent allocates from
+// Config.PortRange (ports.go, pure): new ones at every start, released when
+// the instance stops, handed out again only after every other free one.
+// Actual state carries, per named port, Config.Address with the host port
+// and the container's address, and the LRP's routes, which is all a router
+// needs. TCP and HTTP checks reach the container's address. Before a
+// routed, RUNNING instance is stopped the agent reports it Draining, waits
+// for that write and Config.DrainPeriod, then stops it (network.go).
 //
 // # Usage
 //

@@ -38,6 +38,10 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
+	// ports are the instance's host port mappings, allocated at each start
+	// (or reserved at adoption) and released at the next start or when the
+	// runner ends.
+	ports []PortMapping
 }
 
 // stop ends the runner; with kill its container is removed too. It does not
@@ -97,7 +101,6 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		crashes++
 		a.m.crashes.Inc()
 		a.log.Info("instance crashed", "cell", a.cfg.Name, "instance", r.id, "crashes", crashes, "exit", c.Code, "cause", c.Cause, "reason", c.Message)
-		a.removeContainer(ctx, r.cid)
 		// A bump that arrived while the instance ran is not for this crash.
 		select {
 		case <-r.bump:
@@ -106,8 +109,9 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		base.LastExit = &c
 		act := base
 		act.State, act.CrashCount = model.StateCrashed, crashes
-		a.rep.set(r.id, act)
+		a.reportCrash(r, act)
 		a.crashEvent(r.id, w.name, c, crashes)
+		a.removeContainer(ctx, r.cid)
 		if crashes <= a.cfg.ImmediateRestarts {
 			continue
 		}
@@ -132,10 +136,14 @@ func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.A
 	act.State, act.CrashCount = model.StateClaimed, crashes
 	a.rep.set(r.id, act)
 	t0 := a.clock.Now()
+	if err := a.allocatePorts(r, w.lrp.Spec.Ports); err != nil {
+		return a.startFailure(fmt.Errorf("prepare container: %w", err)), false
+	}
 	spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.lrp.Spec.Process, w.configs)
 	if err != nil {
 		return a.startFailure(fmt.Errorf("prepare container: %w", err)), false
 	}
+	spec.Ports = r.ports
 	spec.Logs = a.logSpec(r.id)
 	// A container left by an earlier run of this instance (crashed, or of
 	// an older version) holds the ID.
@@ -157,7 +165,18 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 	defer stopWait()
 	act := base
 	act.ContainerID, act.CrashCount = r.cid, crashes
-	hc := w.lrp.Spec.HealthCheck
+	ports, err := a.bindings(ctx, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return model.Exit{}, time.Time{}
+		}
+		return a.startFailure(fmt.Errorf("container network: %w", err)), time.Time{}
+	}
+	act.Ports = ports
+	if len(ports) > 0 {
+		act.Routes = w.lrp.Spec.Routes
+	}
+	hc := healthCheckOf(&w.lrp.Spec)
 	var runningSince time.Time
 	running := func() {
 		runningSince = a.clock.Now()
@@ -190,7 +209,7 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		case <-t.Chan():
 		}
 		next = interval
-		err := a.check(ctx, r.cid, hc, w.lrp.Spec.Network, timeout)
+		err := a.check(ctx, r.cid, hc, w.lrp.Spec.NetworkMode(), timeout)
 		if ctx.Err() != nil {
 			return model.Exit{}, runningSince
 		}
@@ -212,7 +231,6 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		}
 		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
 		if failures >= threshold {
-			a.removeContainer(ctx, r.cid)
 			return model.Exit{Code: -1, Cause: model.ExitHealthCheck, At: a.clock.Now().UTC(),
 				Message: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
 		}
@@ -251,7 +269,10 @@ func (a *Agent) check(ctx context.Context, cid string, hc *model.HealthCheck, ne
 		return nil
 	}
 	if network == model.NetworkNone {
-		return fmt.Errorf("tcp check of port %d: a container with network none has no port to check; use an exec check", hc.TCPPort)
+		return fmt.Errorf("a container with network none has no port to check; use an exec check")
+	}
+	if h := hc.HTTP; h != nil {
+		return a.rt.CheckHTTP(ctx, cid, h.Port, h.CheckPath())
 	}
 	if err := a.rt.CheckPort(ctx, cid, hc.TCPPort); err != nil {
 		return fmt.Errorf("tcp check of port %d: %w", hc.TCPPort, err)
@@ -273,9 +294,11 @@ func (a *Agent) removeContainer(ctx context.Context, cid string) {
 // state and (unless a new version replaces it) its output go; without, all
 // stay for the next agent.
 func (a *Agent) finish(r *runner) {
+	defer a.releasePorts(r)
 	if !r.kill.Load() {
 		return
 	}
+	a.drain(r)
 	a.removeContainer(context.Background(), r.cid)
 	a.rep.remove(r.id)
 	reason := ReasonRemoved
@@ -290,5 +313,9 @@ func (a *Agent) finish(r *runner) {
 
 // labels are the container labels of a runner's instance.
 func (a *Agent) labels(r *runner) map[string]string {
-	return map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	l := map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	if len(r.ports) > 0 {
+		l[LabelPorts] = portsLabel(r.ports)
+	}
+	return l
 }

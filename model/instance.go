@@ -129,6 +129,15 @@ type Actual struct {
 	// first end: for a CRASHED instance, why it crashed.
 	LastExit *Exit     `json:"lastExit,omitempty"`
 	Since    time.Time `json:"since"`
+	// Ports say where the instance's named ports are reachable.
+	Ports []PortBinding `json:"ports,omitempty"`
+	// Routes are the LRP's routes, copied here so that a router needs
+	// nothing but actual state.
+	Routes []Route `json:"routes,omitempty"`
+	// Draining marks a RUNNING instance that its cell is about to stop:
+	// routers stop sending it requests, and the cell waits its drain
+	// period before the SIGTERM.
+	Draining bool `json:"draining,omitempty"`
 }
 
 // Causes of an Exit.

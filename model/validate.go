@@ -117,6 +117,7 @@ func (v validator) object(obj Object, path string, nested bool) {
 		if hc := o.Spec.HealthCheck; hc != nil {
 			v.healthCheck(hc, join(spec, "healthCheck"))
 		}
+		v.network(&o.Spec, spec)
 		if u := o.Spec.Update; u != nil {
 			v.update(u, join(spec, "update"), nested)
 		}
@@ -200,9 +201,9 @@ func (v validator) process(p *Process, path string, nested bool) {
 		}
 	}
 	switch p.Network {
-	case "", NetworkHost, NetworkNone:
+	case "", NetworkBridge, NetworkHost, NetworkNone:
 	default:
-		v.fail(join(path, "network"), "must be %q or %q, got %q", NetworkHost, NetworkNone, p.Network)
+		v.fail(join(path, "network"), "must be %q, %q or %q, got %q", NetworkBridge, NetworkHost, NetworkNone, p.Network)
 	}
 }
 
@@ -220,8 +221,14 @@ func (v validator) taskSpec(s *TaskSpec, path string) {
 }
 
 func (v validator) healthCheck(hc *HealthCheck, path string) {
-	if (len(hc.Exec) > 0) == (hc.TCPPort != 0) {
-		v.fail(path, "set exactly one of exec and tcpPort")
+	set := 0
+	for _, ok := range []bool{len(hc.Exec) > 0, hc.TCPPort != 0, hc.HTTP != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		v.fail(path, "set exactly one of exec, tcpPort and http")
 	}
 	if hc.TCPPort < 0 || hc.TCPPort > 65535 {
 		v.fail(join(path, "tcpPort"), "must be between 1 and 65535, got %d", hc.TCPPort)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/router"
 	"github.com/cellsync/cellsync/sync/hub"
 	"github.com/cellsync/cellsync/sync/hubserver"
 )
@@ -70,6 +72,18 @@ type LocalConfig struct {
 	// Metrics is the listen address of /metrics and /status; default
 	// ":9090", or a free port when that one is taken.
 	Metrics string
+	// Router is the router's listen address; default ":8080", or a free
+	// port when that one is taken.
+	Router string
+	// BridgePrefix names the cells' bridges (prefix + cell number);
+	// default DefaultBridgePrefix.
+	BridgePrefix string
+	// Subnet is split among the cells' bridges; default
+	// DefaultLocalSubnet.
+	Subnet netip.Prefix
+	// Ports is split among the cells as their host port ranges; default
+	// DefaultLocalPorts.
+	Ports cell.PortRange
 }
 
 // LocalDeps are a Local's collaborators.
@@ -87,6 +101,9 @@ type Local struct {
 	log      *slog.Logger
 	srv      *hubserver.Server
 	agents   []*cell.Agent
+	router   *router.Router
+	routerLn net.Listener
+	bridges  []*ctrd.Runtime // removed once the cells have stopped
 	logSrvs  []*logserver.Server
 	closers  []func()
 	runtime  string
@@ -205,6 +222,22 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 	if cfg.Metrics == "" {
 		cfg.Metrics = ":9090"
 	}
+	if cfg.Router == "" {
+		cfg.Router = DefaultRouter
+	}
+	if cfg.BridgePrefix == "" {
+		cfg.BridgePrefix = DefaultBridgePrefix
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix(DefaultLocalSubnet)
+	}
+	if cfg.Ports == (cell.PortRange{}) {
+		cfg.Ports = DefaultLocalPorts
+	}
+	nets, err := SplitNetworks(cfg.BridgePrefix, cfg.Subnet, cfg.Ports, max(cfg.Cells, 1))
+	if err != nil {
+		return nil, err
+	}
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -273,10 +306,14 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 	}
 	l.endpoint = Target{Hub: hubURL(l.srv.MetricsAddr()), Etcd: l.srv.Endpoints()}
 
+	if err := l.startRouter(out, reg); err != nil {
+		return nil, err
+	}
+
 	zones := []string{"z1", "z2"}
 	for i := range cfg.Cells {
 		name := fmt.Sprintf("cell-%d", i+1)
-		rt, err := newRuntime(name)
+		rt, err := newRuntime(name, nets[i])
 		if err != nil {
 			return nil, err
 		}
@@ -298,6 +335,9 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 			// Every cell stops at once: nowhere to evacuate to, so do not wait long.
 			EvacuationTimeout: time.Second,
 			StopTimeout:       5 * time.Second,
+			Address:           "127.0.0.1",
+			PortRange:         nets[i].Ports,
+			DrainPeriod:       time.Second,
 		}, cell.Deps{Store: l.srv.Store(), Runtime: rt, Logger: deps.Logger, Registerer: reg})
 		if err != nil {
 			return nil, err
@@ -309,8 +349,8 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 
 // chooseRuntime picks the runtime, says which and why, and returns a
 // constructor of one runtime per cell.
-func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell string) (cell.Runtime, error), error) {
-	simRuntime := func(string) (cell.Runtime, error) { return sim.New(nil), nil }
+func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell string, n CellNet) (cell.Runtime, error), error) {
+	simRuntime := func(string, CellNet) (cell.Runtime, error) { return sim.New(nil), nil }
 	switch l.cfg.Runtime {
 	case RuntimeSim:
 		l.runtime = RuntimeSim
@@ -352,12 +392,16 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	} else {
 		fmt.Fprintf(out, "image: imported %s (from %s)\n", BusyboxImage, l.cfg.Busybox)
 	}
-	return func(name string) (cell.Runtime, error) {
-		rt, err := ctrd.New(ctx, ctrd.Config{Address: sock, StopGrace: 2 * time.Second})
+	return func(name string, n CellNet) (cell.Runtime, error) {
+		rt, err := ctrd.New(ctx, ctrd.Config{
+			Address: sock, StopGrace: 2 * time.Second,
+			Bridge: ctrd.BridgeConfig{Name: n.Bridge, Subnet: n.Subnet, Dir: filepath.Join(l.cfg.DataDir, "cells", name, "network")},
+		})
 		if err != nil {
 			return nil, err
 		}
 		l.closers = append(l.closers, func() { rt.Close() })
+		l.bridges = append(l.bridges, rt)
 		return rt, nil
 	}, nil
 }
@@ -398,6 +442,18 @@ func (l *Local) Run(ctx context.Context) error {
 		return errors.Join(err, <-hubDone)
 	}
 	defer RemoveUpFile(l.cfg.DataDir)
+
+	// The router outlives the cells, so that draining instances are
+	// routed away from, not cut off.
+	routerCtx, stopRouter := context.WithCancel(context.Background())
+	var rg errgroup.Group
+	rg.Go(func() error { return l.router.Run(routerCtx) })
+	rg.Go(func() error { return router.Serve(routerCtx, l.routerLn, l.router, nil) })
+	defer func() {
+		stopRouter()
+		_ = rg.Wait()
+		l.removeBridges()
+	}()
 
 	g, cellCtx := errgroup.WithContext(ctx)
 	for _, a := range l.agents {

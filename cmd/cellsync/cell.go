@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -38,6 +39,9 @@ func newCell() *cobra.Command {
 		metricsAddr string
 		tlsFiles    store.TLSFiles
 		logLevel    slog.Level
+		portRange   string
+		bridge      ctrd.BridgeConfig
+		subnet      string
 		logsListen  string
 	)
 	cmd := &cobra.Command{
@@ -67,18 +71,20 @@ and root identities only; without, it listens on loopback only.`,
 			if err := rec.Validate(); err != nil {
 				return fmt.Errorf("cell flags: %w", err)
 			}
-			if !cmd.Flags().Changed("etcd-endpoints") {
-				t, err := ops.Resolve(ops.Lookup{Getenv: os.Getenv})
-				if err != nil {
-					return err
-				}
-				endpoints = t.Etcd
-			}
-			if len(endpoints) == 0 {
-				return fmt.Errorf("no etcd endpoints: pass --etcd-endpoints or set %s", ops.EnvEtcd)
+			endpoints, err := etcdEndpoints(cmd, endpoints)
+			if err != nil {
+				return err
 			}
 			if detach {
 				cfg.Shutdown = cell.Detach
+			}
+			if cfg.PortRange, err = cell.ParsePortRange(portRange); err != nil {
+				return fmt.Errorf("--port-range: %w", err)
+			}
+			if subnet != "" {
+				if bridge.Subnet, err = netip.ParsePrefix(subnet); err != nil {
+					return fmt.Errorf("--bridge-subnet: %w", err)
+				}
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel}))
 			ctx := cmd.Context()
@@ -104,7 +110,8 @@ and root identities only; without, it listens on loopback only.`,
 			case ops.RuntimeSim:
 				rt = sim.New(nil)
 			case ops.RuntimeContainerd:
-				c, err := ctrd.New(ctx, ctrd.Config{Address: socket})
+				bridge.Dir = filepath.Join(cfg.StateDir, "network")
+				c, err := ctrd.New(ctx, ctrd.Config{Address: socket, Bridge: bridge})
 				if err != nil {
 					return fmt.Errorf("%w: start containerd, pass --containerd-socket, or use --runtime sim", err)
 				}
@@ -169,6 +176,12 @@ and root identities only; without, it listens on loopback only.`,
 	fl.Int64Var(&cfg.Logs.MaxFileBytes, "log-file-size", logs.DefaultMaxFileBytes, fmt.Sprintf("bytes of one container output file (%d to %d)", logs.MinMaxFileBytes, logs.MaxMaxFileBytes))
 	fl.IntVar(&cfg.Logs.MaxFiles, "log-files", logs.DefaultMaxFiles, fmt.Sprintf("output files kept per run of a container (1 to %d); the run before the last restart is kept too", logs.MaxMaxFiles))
 	fl.DurationVar(&cfg.TaskLogRetention, "task-log-retention", cell.DefaultTaskLogRetention, "how long a finished Task's output stays after it leaves the cell (at most 720h)")
+	fl.StringVar(&cfg.Address, "address", ops.HostAddress(), "IP address at which routers reach this cell's host ports")
+	fl.StringVar(&portRange, "port-range", cell.PortRange{First: cell.DefaultFirstPort, Last: cell.DefaultLastPort}.String(), "host ports for LRP ports (first-last); cells sharing a machine need disjoint ranges")
+	fl.DurationVar(&cfg.DrainPeriod, "drain-period", cell.DefaultDrainPeriod, "how long a routed instance keeps serving after leaving the routers, before SIGTERM (at most 10m)")
+	fl.StringVar(&bridge.Name, "bridge", ctrd.DefaultBridge, "bridge interface of containers with network bridge")
+	fl.StringVar(&subnet, "bridge-subnet", ctrd.DefaultSubnet, "IPv4 subnet of the bridge")
+	fl.StringSliceVar(&bridge.PluginDirs, "cni-plugin-dir", ctrd.DefaultPluginDirs, "directories holding the CNI plugins")
 	cfg.Version = "dev"
 	_ = cmd.MarkFlagRequired("name")
 	return cmd

@@ -21,7 +21,7 @@ func newCerts() *cobra.Command {
 		Short: "Generate a development CA and mutual-TLS certificates for etcd, the hub and cells",
 		Long: `certs writes a new certificate authority, a serving certificate for etcd
 (localhost, 127.0.0.1 and any --host) and client certificates for etcd's
-root user, the hub and each --cell (common name "cell-<name>"), as PEM files
+root user, the hub, routers and each --cell (common name "cell-<name>"), as PEM files
 in --dir; ` + "`cellsync auth`" + ` then gives each identity its etcd role. A cell's
 certificate also serves its logs (same host names as etcd's), which only the
 root and hub identities may read. For
@@ -32,7 +32,7 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
   cellsync cell --name c1 --etcd-ca dev-certs/ca.pem --etcd-cert dev-certs/cell-c1.pem --etcd-key dev-certs/cell-c1-key.pem ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			clients := []string{store.RootUser, store.HubUser}
+			clients := []string{store.RootUser, store.HubUser, store.RouterUser}
 			var serving []string
 			for _, c := range cells {
 				clients = append(clients, store.CellUser(c))

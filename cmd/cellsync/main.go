@@ -50,6 +50,6 @@ selector matches.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newLogs(), newTasks(), newEvents(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth())
+	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newLogs(), newTasks(), newEvents(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth(), newRouter())
 	return root
 }

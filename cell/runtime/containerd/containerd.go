@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -33,7 +32,7 @@ const (
 	DefaultRuntime = "io.containerd.runc.v2"
 )
 
-// labelNetwork records a container's network mode for CheckPort.
+// labelNetwork records a container's network mode for Address.
 const labelNetwork = "cellsync.io/network"
 
 // Config says how to reach containerd and how to capture output.
@@ -56,6 +55,9 @@ type Config struct {
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL;
 	// default 5s.
 	StopGrace time.Duration
+	// Bridge is the network of containers with network bridge (see
+	// network.go).
+	Bridge BridgeConfig
 }
 
 // Runtime runs containers through containerd. It implements cell.Runtime
@@ -63,6 +65,7 @@ type Config struct {
 type Runtime struct {
 	cfg    Config
 	client *containerd.Client
+	net    *network
 	execs  atomic.Uint64
 }
 
@@ -83,6 +86,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
+	if err := cfg.Bridge.validate(); err != nil {
+		return nil, fmt.Errorf("containerd runtime: %w", err)
+	}
 	if cfg.LogDriver == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -98,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		c.Close()
 		return nil, fmt.Errorf("connect containerd at %s: %w", cfg.Address, err)
 	}
-	return &Runtime{cfg: cfg, client: c}, nil
+	return &Runtime{cfg: cfg, client: c, net: newNetwork(cfg.Bridge)}, nil
 }
 
 // Close releases the connection; containers keep running.
@@ -191,10 +197,13 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 	}
 	network := spec.Network
 	if network == "" {
-		network = model.NetworkHost
+		network = model.NetworkBridge
 	}
-	if network == model.NetworkHost {
+	switch network {
+	case model.NetworkHost:
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	case model.NetworkBridge:
+		opts = append(opts, oci.WithHostResolvconf)
 	}
 	// A snapshot left by a start that failed half-way would block this ID
 	// for good; the agent stops any container of this ID before Start, so a
@@ -228,8 +237,17 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", spec.ID, err)
 	}
+	if network == model.NetworkBridge {
+		// The created task's process holds its new network namespace and
+		// has not run yet: the network is there before the program is.
+		if err := r.net.attach(ctx, c, task.Pid(), spec); err != nil {
+			_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+			return err
+		}
+	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		_ = r.net.detach(context.WithoutCancel(ctx), spec.ID)
 		return fmt.Errorf("start task %s: %w", spec.ID, err)
 	}
 	return nil
@@ -293,6 +311,11 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 		if _, err := task.Delete(ctx, containerd.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
 			return fmt.Errorf("delete task %s: %w", id, err)
 		}
+	}
+	// The container stays until its network is gone, so that a failed
+	// teardown is retried by the next Stop.
+	if err := r.net.detach(ctx, id); err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
 	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
@@ -380,28 +403,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, erro
 	case <-ctx.Done():
 		return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
 	}
-}
-
-// CheckPort implements cell.Runtime for containers on the host network;
-// containers with network none have no port reachable from the agent.
-func (r *Runtime) CheckPort(ctx context.Context, id string, port int) error {
-	c, err := r.client.LoadContainer(r.ns(ctx), id)
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	labels, err := c.Labels(r.ns(ctx))
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	if labels[labelNetwork] == model.NetworkNone {
-		return fmt.Errorf("check port %d of %s: container has network none", port, id)
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	return conn.Close()
 }
 
 // List implements cell.Runtime.

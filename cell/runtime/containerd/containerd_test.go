@@ -108,12 +108,35 @@ func newRuntime(t testing.TB) *ctrd.Runtime {
 	if daemon.skip != "" {
 		t.Skip(daemon.skip)
 	}
-	rt, err := ctrd.New(context.Background(), ctrd.Config{Address: daemon.address, StopGrace: 200 * time.Millisecond})
+	rt, _ := newNetRuntime(t)
+	return rt
+}
+
+// newNetRuntime connects to the shared containerd with a bridge network of
+// the test's own, removed when the test ends, or skips the test.
+func newNetRuntime(t testing.TB) (*ctrd.Runtime, *ctrdtest.Net) {
+	t.Helper()
+	if daemon.skip != "" {
+		t.Skip(daemon.skip)
+	}
+	n, err := ctrdtest.ReserveNet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rt.Close() })
-	return rt
+	bridge := n.Bridge
+	bridge.Dir = t.TempDir()
+	rt, err := ctrd.New(context.Background(), ctrd.Config{Address: daemon.address, StopGrace: 200 * time.Millisecond, Bridge: bridge})
+	if err != nil {
+		n.Release(nil)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Release(rt); err != nil {
+			t.Errorf("remove test network: %v", err)
+		}
+		rt.Close()
+	})
+	return rt, n
 }
 
 type hub struct {
@@ -564,6 +587,7 @@ func TestHostNetworkTCPCheckOnContainerd(t *testing.T) {
 	web := lrp("web", "httpd", "-f", "-p", strconv.Itoa(port), "-h", "/etc/web")
 	web.Spec.Configs = []model.ConfigRef{{Name: "site", MountPath: "/etc/web"}}
 	web.Spec.HealthCheck = &model.HealthCheck{TCPPort: port, IntervalSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 5}
+	web.Spec.Network = model.NetworkHost
 	h.assign("net1", "LRP/web", model.Item{Kind: model.KindConfig, Name: "site", Spec: h.put(conf)}, model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(web), Indexes: []int32{0}})
 	eventually(t, "RUNNING", 30*time.Second, func() bool { return h.actual("net1", "LRP/web/0").State == model.StateRunning })
 

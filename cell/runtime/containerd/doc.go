@@ -9,8 +9,20 @@
 //
 // Each container gets the image's config, the spec's command and
 // environment, its memory limit, its bind mounts (Configs, read-only) and
-// the host's network, hosts file and resolv.conf unless the spec asks for
-// network none (a private network namespace with loopback only). The
+// its network (network.go):
+//   - bridge (the default): its own network namespace on the cell's bridge
+//     through CNI (github.com/containerd/go-cni with the standard bridge,
+//     host-local, portmap and loopback plugins). Start creates the task,
+//     pins its namespace under <Bridge.Dir>/netns/<id> (so teardown after a
+//     crash runs in that namespace, never in one a reused pid names), sets
+//     up the network with the spec's port mappings, records the address as
+//     a label, and only then starts the process; Stop tears the network
+//     down before removing the container. An iptables chain fences the
+//     bridge off from the host's own addresses, loopback included;
+//   - host: the host's network, hosts file and resolv.conf;
+//   - none: a private network namespace with loopback only.
+//
+// The
 // agent's labels are stored on the container, which is how a restarted
 // agent finds and adopts it.
 //

@@ -85,6 +85,7 @@ type Runtime struct {
 }
 
 type container struct {
+	seq      int // start order, for Address
 	spec     cell.ContainerSpec
 	behavior Behavior
 	exit     cell.Exit
@@ -129,9 +130,9 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) error {
 		}
 	}
 	spec.Labels = maps.Clone(spec.Labels)
-	c := &container{spec: spec, behavior: b, done: make(chan struct{})}
-	r.cs[spec.ID] = c
 	r.starts++
+	c := &container{seq: r.starts, spec: spec, behavior: b, done: make(chan struct{})}
+	r.cs[spec.ID] = c
 	if b.Exit {
 		c.end(b.Code)
 	}
