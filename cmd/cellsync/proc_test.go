@@ -15,15 +15,6 @@ var (
 	binErr  error
 )
 
-// TestMain removes the binary cellsyncBinary built.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
-
 // cellsyncBinary builds the cellsync binary once for the tests that run it
 // as a process.
 func cellsyncBinary(t *testing.T) string {

@@ -257,13 +257,3 @@ func hubCondition(f hubFacts) (bool, Condition) {
 	}
 	return synced, Condition{State: Ready, Reason: ReasonSynced}
 }
-
-func shortCommit(c string) string {
-	if c == "" {
-		return "(none)"
-	}
-	if len(c) > 7 {
-		return c[:7]
-	}
-	return c
-}

@@ -112,6 +112,7 @@ func (t *term) compile(d *Desired) *compiledModel {
 				continue
 			}
 		}
+		w.commit = d.Commit
 		next.workloads[id] = w
 	}
 	next.ids = slices.Sorted(maps.Keys(next.workloads))
@@ -166,6 +167,7 @@ func (t *term) install(next *compiledModel) {
 	defer t.mu.Unlock()
 	prev := t.model()
 	t.cm.Store(next)
+	t.desiredEvents(prev, next, !t.haveDesired)
 	t.bodies.retain(next.bodies)
 	for _, id := range next.ids {
 		w := next.workloads[id]

@@ -75,6 +75,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics records what the hub does; nil records nothing.
 	Metrics *metrics.Hub
+	// Events receives the hub's events (see events.go); nil records none.
+	Events EventSink
 	// Source, if set, reports on where the desired models come from: the
 	// hub is synced only when the source's newest commit was fetched and
 	// is the one the hub compiled.
@@ -121,6 +123,9 @@ type Hub struct {
 	// sync remembers when the current commit was first seen and synced,
 	// for the rollout metrics.
 	sync syncClock
+	// appliedReported is the last commit reported applied everywhere;
+	// owned by statusLoop.
+	appliedReported string
 }
 
 // New returns a Hub; call Run to start it.

@@ -29,6 +29,8 @@ type fixture struct {
 	// metrics and source, when set, are handed to the hubs started next.
 	metrics *metrics.Hub
 	source  hub.Source
+	// events, when set before start, receives the hub's events.
+	events hub.EventSink
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -52,7 +54,7 @@ func (f *fixture) start() *hub.Hub {
 func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
 	f.t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Metrics: f.metrics, Source: f.source})
+	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Metrics: f.metrics, Source: f.source, Events: f.events})
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

@@ -233,6 +233,7 @@ func (t *term) cellGone(name string) {
 		return
 	}
 	t.h.log.Info("cell gone", "cell", name)
+	t.h.cellGoneEvent(t.registry[name])
 	delete(t.registry, name)
 	t.cellFor(name).unregister()
 	t.enqueueChanges(t.evaluate(func() []selectors.Change { return t.index.RemoveCell(name) }))

@@ -172,6 +172,7 @@ func (t *term) status(src *SourceStatus, latest *Desired) Status {
 	}
 	unplaced := maps.Clone(t.unplaced)
 	ignored := slices.Sorted(maps.Values(t.ignored))
+	notices := taskEditNotices(t, m)
 	t.mu.Unlock()
 
 	st := Status{Leading: true, Commit: m.commit, Source: src}
@@ -274,6 +275,7 @@ func (t *term) status(src *SourceStatus, latest *Desired) Status {
 	for _, id := range slices.Sorted(maps.Keys(m.errs)) {
 		errs = append(errs, m.errs[id].Error())
 	}
+	errs = append(errs, notices...)
 	errs = append(errs, ignored...)
 	all := append(loose, errs...)
 	st.ErrorCount = len(all)
@@ -342,6 +344,7 @@ func (h *Hub) statusLoop(ctx context.Context, t *term) error {
 			continue
 		}
 		h.recordStatus(st)
+		h.appliedEvent(st)
 		val, err := t.statusCopy(st)
 		if err != nil || string(val) == string(last) {
 			continue

@@ -168,6 +168,8 @@ func (t *term) convergeTask(ctx context.Context, name string) error {
 		_ = store.Decode(store.KV{Key: op.Key, Value: op.Value}, &rec)
 		t.tasks[name] = taskEntry{rec: rec, rev: res.Revisions[0]}
 		t.h.log.Info("task failed: its cell disappeared", "task", name, "cell", te.rec.Cell)
+		t.h.emit(model.Event{Type: model.EventTaskFailed, Severity: model.SeverityWarning, Workload: workloadID(model.KindTask, name), Cell: te.rec.Cell,
+			Message: fmt.Sprintf("task %s failed: its cell %s disappeared", name, te.rec.Cell)})
 	}
 	t.fanout.Add(workloadID(model.KindTask, name))
 	return nil

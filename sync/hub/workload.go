@@ -17,8 +17,11 @@ type workload struct {
 	// fingerprint changes whenever anything the fan-out reads changes; an
 	// unchanged workload is not fanned out again on a new commit.
 	fingerprint string
-	selector    *selectors.Selector
-	mode        model.ApplyMode
+	// commit is the commit this version was compiled at: the commit where
+	// the workload last changed.
+	commit   string
+	selector *selectors.Selector
+	mode     model.ApplyMode
 	// items is what a cell gets: for a set, every resource (shared by all
 	// matching cells); for an LRP or a Task, its one item without indexes.
 	items []model.Item
