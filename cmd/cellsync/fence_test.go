@@ -40,15 +40,7 @@ func TestDeposedLeaderCannotWrite(t *testing.T) {
 	bin := cellsyncBinary(t)
 	st, srv := storetest.New(t)
 	ctx := context.Background()
-	var ops []store.Op
-	for i := 0; i < cells; i++ {
-		c := model.Cell{Name: fmt.Sprintf("c%04d", i), Zone: "z1", Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 4096, Containers: 20}}
-		v, _ := store.Encode(c)
-		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
-	}
-	if _, err := st.Write(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
+	registerCellRecords(t, st, cells, 1)
 
 	repo := t.TempDir()
 	r, err := git.PlainInitWithOptions(repo, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}})

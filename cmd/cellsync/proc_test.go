@@ -1,11 +1,16 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
 )
 
 var (
@@ -65,4 +70,19 @@ func startHubProcess(t *testing.T, bin, conf string) *hubProcess {
 		}
 	})
 	return p
+}
+
+// registerCellRecords writes n cell registrations, c0000 and on, in zones
+// z0 to z<zones-1>, as agents would (without running any).
+func registerCellRecords(t *testing.T, st *store.Client, n, zones int) {
+	t.Helper()
+	ops := make([]store.Op, 0, n)
+	for i := 0; i < n; i++ {
+		c := model.Cell{Name: fmt.Sprintf("c%04d", i), Zone: fmt.Sprintf("z%d", i%zones), Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 4096, Containers: 20}}
+		v, _ := store.Encode(c)
+		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
+	}
+	if _, err := st.Write(context.Background(), ops); err != nil {
+		t.Fatal(err)
+	}
 }
