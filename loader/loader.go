@@ -12,22 +12,36 @@ import (
 	"github.com/cellsync/cellsync/model"
 )
 
-// DefaultMaxFileSize is the largest workload file read when Options leaves
-// MaxFileSize zero: 1 MiB holds thousands of workloads.
-const DefaultMaxFileSize = 1 << 20
+// MaxFileSize is the largest workload file read, and the default of
+// Options.MaxFileSize. 256 KiB holds about a thousand workloads; within it,
+// with model's limits on documents, nodes and aliases, any file parses in at
+// most 1 s of CPU and 64 MB (docs/performance.md), so a hostile commit
+// cannot exhaust the hub.
+const MaxFileSize = 256 << 10
 
 // maxLinkHops bounds symlink chains, so a loop is an error and not a hang.
 const maxLinkHops = 8
 
 // Options tune a load. The zero value is ready to use.
 type Options struct {
-	// MaxFileSize is the largest file read, in bytes; default 1 MiB.
+	// MaxFileSize is the largest file read, in bytes: at most MaxFileSize,
+	// which is also the default (0).
 	MaxFileSize int64
 }
 
+// Validate rejects a MaxFileSize over MaxFileSize or negative.
+func (o Options) Validate() error {
+	if o.MaxFileSize < 0 || o.MaxFileSize > MaxFileSize {
+		return fmt.Errorf("%d bytes: must be between 1 and %d", o.MaxFileSize, MaxFileSize)
+	}
+	return nil
+}
+
+// maxSize is the size limit in effect; an invalid MaxFileSize counts as
+// MaxFileSize, so the bound holds whatever the caller passed.
 func (o Options) maxSize() int64 {
-	if o.MaxFileSize <= 0 {
-		return DefaultMaxFileSize
+	if o.MaxFileSize <= 0 || o.MaxFileSize > MaxFileSize {
+		return MaxFileSize
 	}
 	return o.MaxFileSize
 }

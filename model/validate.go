@@ -57,8 +57,8 @@ func checkLabelKey(key string) error {
 	return nil
 }
 
-// validator checks one decoded document; fail looks up the line of a field
-// path, falling back to its nearest recorded parent.
+// validator checks one decoded document; fail finds the line of a field
+// path in the document, falling back to its nearest present parent.
 type validator struct{ *decoder }
 
 func (d *decoder) validateTop(obj Object) {
@@ -71,13 +71,9 @@ func (d *decoder) validateTop(obj Object) {
 }
 
 func (v validator) fail(path, format string, args ...any) {
-	line := 0
 	for p := path; ; {
 		if v.broken[p] {
 			return
-		}
-		if l, ok := v.lines[p]; ok && line == 0 {
-			line = l
 		}
 		i := strings.LastIndexAny(p, ".[")
 		if i < 0 {
@@ -85,10 +81,11 @@ func (v validator) fail(path, format string, args ...any) {
 		}
 		p = p[:i]
 	}
-	if line == 0 {
-		line = v.lines[""] // the document itself
+	line := 0
+	if v.b.reported < MaxErrors {
+		line = v.lineOf(path)
 	}
-	v.errs = append(v.errs, &Error{File: v.file, Doc: v.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+	v.decoder.fail(line, path, format, args...)
 }
 
 // object validates one object; nested is true inside a SelectorSyncSet.
