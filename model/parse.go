@@ -25,6 +25,10 @@ const (
 	// nodes); nested aliases ("billion laughs") reach it quickly and make
 	// the file an error instead of an exponential or quadratic cost.
 	MaxNodes = 200_000
+	// MaxText bounds the bytes of text (scalars and keys) one file decodes
+	// to, an alias counting its text each time it is used: one alias of a
+	// long string is one node but can stand for megabytes.
+	MaxText = 1 << 20
 	// MaxErrors bounds the problems reported for one file; one more error
 	// says how many were left out.
 	MaxErrors = 100
@@ -85,8 +89,8 @@ func ParseFile(file string, data []byte) (objs []Object, errs []error) {
 // budget is what one file may still cost; the decoders of its documents
 // share it.
 type budget struct {
-	nodes int // nodes decoded so far, aliases expanded
-	over  bool
+	nodes, text int // nodes and bytes of text decoded so far, aliases expanded
+	over        bool
 	// reported counts the problems reported; dropped those left out.
 	reported, dropped int
 }
@@ -129,19 +133,25 @@ func (d *decoder) fail(line int, path, format string, args ...any) {
 	d.errs = d.b.report(d.errs, &Error{File: d.file, Doc: d.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
 }
 
-// charge counts k decoded nodes against the file's MaxNodes; once over, it
-// reports the node n where the budget ran out and returns false, and every
-// later call returns false.
-func (d *decoder) charge(n *yaml.Node, path string, k int) bool {
+// charge counts the decoding of node n (resolved: the node an alias stands
+// for) against the file's MaxNodes and MaxText; once over, it reports the
+// line of at, where the budget ran out, and returns false, and every later
+// call returns false.
+func (d *decoder) charge(at, n *yaml.Node, path string) bool {
 	if d.b.over {
 		return false
 	}
-	d.b.nodes += k
-	if d.b.nodes <= MaxNodes {
+	d.b.nodes++
+	d.b.text += len(n.Value)
+	switch {
+	case d.b.nodes > MaxNodes:
+		d.fail(at.Line, path, "the file decodes to more than %d YAML nodes (an alias counts every node it repeats, each time it is used): use fewer or smaller aliases", MaxNodes)
+	case d.b.text > MaxText:
+		d.fail(at.Line, path, "the file decodes to more than %d bytes of text (an alias counts its text each time it is used): use fewer aliases of long values", MaxText)
+	default:
 		return true
 	}
 	d.b.over = true
-	d.fail(n.Line, path, "the file decodes to more than %d YAML nodes (an alias counts every node it repeats, each time it is used): use fewer or smaller aliases", MaxNodes)
 	return false
 }
 
@@ -170,14 +180,15 @@ func (d *decoder) object(n *yaml.Node, path string) Object {
 
 var resourceType = reflect.TypeOf(Resource{})
 
-// value decodes n into v, which must be settable. Each call costs one node
-// of the budget, and each entry of a mapping one more, so that the work of
-// decoding is bounded whatever the aliases.
-func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	if !d.charge(n, path, 1) {
+// value decodes the node at (an alias or not) into v, which must be
+// settable. Each call costs the budget one node and its text, and each key
+// of a mapping one more, so that the work of decoding is bounded whatever
+// the aliases.
+func (d *decoder) value(at *yaml.Node, v reflect.Value, path string) {
+	n := resolve(at)
+	if !d.charge(at, n, path) {
 		return
 	}
-	n = resolve(n)
 	if isNull(n) {
 		return
 	}
@@ -210,7 +221,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := resolve(n.Content[i]), n.Content[i+1]
-			if !d.charge(k, path, 1) {
+			if !d.charge(n.Content[i], k, path) {
 				return
 			}
 			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
@@ -277,7 +288,7 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := resolve(n.Content[i]), n.Content[i+1]
 		fp := join(path, k.Value)
-		if !d.charge(k, fp, 1) {
+		if !d.charge(n.Content[i], k, fp) {
 			return
 		}
 		if seen[k.Value] {
