@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -81,6 +82,18 @@ func (r *Result) Errors() []error {
 	errs = append(errs, model.Check(r.Objects())...)
 	model.SortErrors(errs)
 	return errs
+}
+
+// LoadDir reads the workload tree in the directory dir, through an os.Root:
+// on top of the tree rules, the kernel then refuses to open anything outside
+// dir, whatever the symlinks and whatever changes while it reads.
+func LoadDir(dir string, opts Options) (*Result, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open workload directory: %w", err)
+	}
+	defer root.Close()
+	return Load(root.FS(), opts), nil
 }
 
 // Load reads every workload file under fsys's root.
@@ -184,8 +197,12 @@ func ReadFile(fsys fs.FS, p string, opts Options) File {
 }
 
 // resolve follows p's symlinks inside fsys and returns the final path; a
-// target outside the tree, or a chain too long, is an error.
+// target outside the tree, a path through a symlinked directory, or a chain
+// too long, is an error.
 func resolve(fsys fs.FS, p string) (string, error) {
+	if dir, err := symlinkedDir(fsys, p); err != nil || dir != "" {
+		return "", dirError("path goes through", dir, err)
+	}
 	for hop := 0; ; hop++ {
 		info, err := fs.Lstat(fsys, p)
 		if err != nil { // without fs.ReadLinkFS, Lstat is Stat: no symlinks seen
@@ -205,8 +222,39 @@ func resolve(fsys fs.FS, p string) (string, error) {
 		if path.IsAbs(link) || next == ".." || strings.HasPrefix(next, "../") {
 			return "", fmt.Errorf("symlink to %q leaves the repository", link)
 		}
+		if dir, err := symlinkedDir(fsys, next); err != nil || dir != "" {
+			return "", dirError(fmt.Sprintf("symlink to %q goes through", link), dir, err)
+		}
 		p = next
 	}
+}
+
+// symlinkedDir returns the first directory on p's path that is a symlink, or
+// "". A symlinked directory is not followed, as in a Git tree, so that no
+// link leads the loader out of the tree through a directory it did not list.
+func symlinkedDir(fsys fs.FS, p string) (string, error) {
+	var dirs []string
+	for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+		dirs = append(dirs, dir)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		info, err := fs.Lstat(fsys, dirs[i])
+		if err != nil {
+			return dirs[i], err
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			return dirs[i], nil
+		}
+	}
+	return "", nil
+}
+
+// dirError describes what symlinkedDir found.
+func dirError(what, dir string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot stat: %v", what, dir, unwrapPath(err))
+	}
+	return fmt.Errorf("%s %s, a symlinked directory; symlinked directories are not followed", what, dir)
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path repeats the file name

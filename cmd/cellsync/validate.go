@@ -33,7 +33,10 @@ exits 1 when there is any problem.`,
 			if !info.IsDir() {
 				return fmt.Errorf("validate: %s is not a directory", dir)
 			}
-			res := loader.Load(os.DirFS(dir), opts)
+			res, err := loader.LoadDir(dir, opts)
+			if err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
 			env, err := selectors.NewEnv(selectors.Config{})
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
