@@ -101,7 +101,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 				}
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", metrics.Handler(reg))
-				g.Go(func() error { return httpserve.Serve(gctx, ln, mux) })
+				g.Go(func() error { return httpserve.Serve(gctx, ln, mux, httpserve.Limits{}) })
 				fmt.Fprintf(cmd.ErrOrStderr(), "cellsync cell: metrics on http://%s/metrics\n", ln.Addr())
 			}
 			g.Go(func() error { return agent.Run(gctx) })

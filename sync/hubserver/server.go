@@ -38,6 +38,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Store, if set, is used instead of connecting (the caller owns it).
 	Store *store.Client
+	// HTTPLimits bound what clients can hold of the hub's HTTP listeners
+	// (timeouts, body size, connections); zero fields take httpserve's
+	// defaults.
+	HTTPLimits httpserve.Limits
 }
 
 // Server is a started hub process.
@@ -181,6 +185,15 @@ func (s *Server) MetricsAddr() string {
 	return s.metricsLn.Addr().String()
 }
 
+// WebhookAddr is the address of the Git webhook's own listener, or "" when
+// there is none (no secret, or no listen.webhook).
+func (s *Server) WebhookAddr() string {
+	if s.webhookLn == nil {
+		return ""
+	}
+	return s.webhookLn.Addr().String()
+}
+
 // Store returns the store client the hub uses.
 func (s *Server) Store() *store.Client { return s.store }
 
@@ -207,12 +220,12 @@ func (s *Server) Run(ctx context.Context) error {
 		if s.webhookLn == nil {
 			mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
 		}
-		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux, s.opts.HTTPLimits) })
 	}
 	if s.webhookLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
-		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux, s.opts.HTTPLimits) })
 	}
 	if path := s.opts.ConfigPath; path != "" {
 		g.Go(func() error {
