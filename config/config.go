@@ -103,9 +103,13 @@ type Etcd struct {
 // Listen holds listen addresses, host:port as for net.Listen; an empty
 // address disables that listener.
 type Listen struct {
-	// Metrics serves /metrics and /status. Default ":9090".
+	// Metrics serves /metrics and /status. Default "127.0.0.1:9090":
+	// this machine only; set ":9090" (or an interface's address) to let
+	// other machines read them.
 	Metrics string `yaml:"metrics"`
-	// Webhook receives Git push webhooks. Default ":9091".
+	// Webhook receives Git push webhooks, signed (Git.WebhookSecretFile);
+	// it is opened only with a secret. Default ":9091": every interface,
+	// as the Git server calls it from elsewhere.
 	Webhook string `yaml:"webhook"`
 }
 
@@ -124,7 +128,7 @@ func Default() Hub {
 		Workers:        DefaultWorkers(),
 		ResyncInterval: 10 * time.Minute,
 		CellLeaseTTL:   10 * time.Second,
-		Listen:         Listen{Metrics: ":9090", Webhook: ":9091"},
+		Listen:         Listen{Metrics: "127.0.0.1:9090", Webhook: ":9091"},
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -364,4 +365,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed %v:\n%s", c, out)
 		}
 	})
+}
+
+// TestStatusAndMetricsLoopbackByDefault: /status and /metrics are served to
+// this machine only unless the file says otherwise (issue 15.8).
+func TestStatusAndMetricsLoopbackByDefault(t *testing.T) {
+	host, _, err := net.SplitHostPort(Default().Listen.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Errorf("default listen.metrics %q is not a loopback address", Default().Listen.Metrics)
+	}
 }

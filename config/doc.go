@@ -16,7 +16,7 @@
 //	workers: {fanout: 8, apply: 32, convergence: 2}
 //	resyncInterval: 10m
 //	cellLeaseTTL: 10s
-//	listen: {metrics: ":9090", webhook: ":9091"}
+//	listen: {metrics: "127.0.0.1:9090", webhook: ":9091"}   # metrics: this machine only
 //
 // Durations are Go duration strings ("30s", "10m"); a bare number is an
 // error, not nanoseconds. The comment of each field of Hub gives its unit

@@ -131,7 +131,7 @@ CELLSYNC_CONFIG (a hub config file), or the endpoints a running
 	fl.StringVar(&runtime, "runtime", ops.RuntimeContainerd, "container runtime: containerd or sim")
 	fl.StringVar(&socket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	fl.StringVar(&metricsAddr, "metrics", ":9100", "address of the cell's /metrics; empty turns it off")
+	fl.StringVar(&metricsAddr, "metrics", "127.0.0.1:9100", "address of the cell's /metrics (\":9100\" serves other machines too); empty turns it off")
 	fl.StringVar(&tlsFiles.CA, "etcd-ca", "", "CA file for mutual TLS with etcd (see cellsync certs)")
 	fl.StringVar(&tlsFiles.Cert, "etcd-cert", "", "this cell's client certificate for etcd")
 	fl.StringVar(&tlsFiles.Key, "etcd-key", "", "this cell's client key for etcd")

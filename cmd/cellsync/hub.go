@@ -30,7 +30,8 @@ embedded etcd in the data dir.
 
 Configuration comes from --config (see config/testdata/hub.yaml), then flags.
 Worker counts changed in the config file take effect without a restart.
-Metrics and GET /status are served on listen.metrics (default :9090).`,
+Metrics and GET /status are served on listen.metrics (default 127.0.0.1:9090,
+this machine only).`,
 		Example: `  cellsync hub --repo file:///srv/workloads
   cellsync hub --config hub.yaml --etcd-endpoints http://10.0.0.5:2379`,
 		Args: cobra.NoArgs,

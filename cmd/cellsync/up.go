@@ -29,7 +29,7 @@ there, commit, and watch it roll out.
 Cells run containers through containerd when its socket answers (the local
 busybox image repo-example uses is imported), otherwise through the
 simulated runtime; up says which at start. It prints where /metrics and
-/status are (:9090, or a free port when taken), then one progress line
+/status are (127.0.0.1:9090, or a free port when taken), then one progress line
 whenever the picture changes, until Ctrl-C; then the cells stop their
 containers and everything shuts down.`,
 		Example: `  cellsync up
@@ -77,7 +77,7 @@ containers and everything shuts down.`,
 	fl.StringVar(&cfg.Runtime, "runtime", "", "containerd or sim (default: containerd when its socket answers, else sim)")
 	fl.StringVar(&cfg.ContainerdSocket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.StringVar(&cfg.DataDir, "data-dir", config.Default().DataDir, "directory for etcd, the repository and the cells' state")
-	fl.StringVar(&cfg.Metrics, "listen", ":9090", "address of /metrics and /status (a free port is used when it is taken)")
+	fl.StringVar(&cfg.Metrics, "listen", "127.0.0.1:9090", "address of /metrics and /status; \":9090\" serves other machines too (a free port is used when it is taken)")
 	fl.DurationVar(&every, "refresh", time.Second, "how often the progress line is refreshed")
 	fl.TextVar(&logLevel, "log-level", slog.LevelWarn, "log level of the hub and cells (to stderr): debug, info, warn, error")
 	return cmd
