@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
 
@@ -32,6 +33,9 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			clients := []string{store.RootUser, store.HubUser}
 			for _, c := range cells {
+				if err := model.CheckCellName(c); err != nil {
+					return fmt.Errorf("--cell: %w", err)
+				}
 				clients = append(clients, store.CellUser(c))
 			}
 			files, err := certs.Generate(dir, certs.Options{Clients: clients, Hosts: hosts})
