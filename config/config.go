@@ -83,8 +83,11 @@ type GitAuth struct {
 
 // Etcd says which etcd the hub uses.
 type Etcd struct {
-	// Endpoints are the etcd client URLs (http://host:port or host:port).
-	// Default empty: the hub starts an embedded etcd in DataDir.
+	// Endpoints are the etcd client URLs (http://host:port, https://...,
+	// host:port or unix:///path). Default empty: the hub starts an embedded
+	// etcd in DataDir. Without serverCertFile that etcd serves only a unix
+	// socket, DataDir/etcd/client.sock, to processes of the hub's user on
+	// this machine (development); with it, mutual TLS on Listen.
 	Endpoints []string `yaml:"endpoints"`
 	// DialTimeout bounds connecting to etcd. A Go duration. Default 5s.
 	DialTimeout time.Duration `yaml:"dialTimeout"`
@@ -98,6 +101,10 @@ type Etcd struct {
 	// require client certificates signed by CAFile. Only without endpoints.
 	ServerCertFile string `yaml:"serverCertFile"`
 	ServerKeyFile  string `yaml:"serverKeyFile"`
+	// Listen is where the embedded etcd serves its clients with TLS:
+	// host:port, e.g. ":2379" for cells on other machines. Only with
+	// serverCertFile. Default "": 127.0.0.1 on a free port.
+	Listen string `yaml:"listen"`
 }
 
 // Listen holds listen addresses, host:port as for net.Listen; an empty

@@ -11,7 +11,7 @@
 //	  webhookSecretFile: ""
 //	  auth: {usernameFile: "", passwordFile: "", sshKeyFile: ""}
 //	  massDeleteFraction: 0.5
-//	etcd: {endpoints: [], dialTimeout: 5s}   # no endpoints: embedded etcd in dataDir
+//	etcd: {endpoints: [], dialTimeout: 5s}   # no endpoints: embedded etcd in dataDir, on a unix socket (TLS on etcd.listen with serverCertFile)
 //	dataDir: ./cellsync-data
 //	workers: {fanout: 8, apply: 32, convergence: 2}
 //	resyncInterval: 10m

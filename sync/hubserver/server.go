@@ -86,6 +86,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			ec := store.EmbedConfig{Dir: dir}
 			if cfg.Etcd.ServerCertFile != "" {
 				ec.TLS = store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.ServerCertFile, Key: cfg.Etcd.ServerKeyFile}
+				if cfg.Etcd.Listen != "" {
+					ec.ClientURL = etcdClientURL(cfg.Etcd.Listen)
+				}
 			}
 			if s.embedded, err = store.StartEmbedded(ctx, ec); err != nil {
 				return nil, err
@@ -139,6 +142,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}
 	return s, nil
+}
+
+// etcdClientURL is the embedded etcd's client URL for etcd.listen, which
+// etcd wants with an IP: ":2379" means every interface.
+func etcdClientURL(listen string) string {
+	host, port, _ := net.SplitHostPort(listen) // validated by config
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }
 
 func readTrimmed(file string) (string, error) {
