@@ -2,10 +2,12 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cellsync/cellsync/internal/netprobe"
 	"github.com/cellsync/cellsync/store"
@@ -101,5 +103,48 @@ func TestEmbeddedLongDir(t *testing.T) {
 	srv.Close()
 	if _, err := os.Stat(filepath.Dir(sock)); !os.IsNotExist(err) {
 		t.Errorf("socket directory left behind: %v", err)
+	}
+}
+
+// BenchmarkTransport compares the embedded etcd's unix socket, its client
+// listener without TLS, with loopback TCP, each against its own server in
+// the same run: batched writes (the hub's path) and single reads (latency).
+func BenchmarkTransport(b *testing.B) {
+	ctx := context.Background()
+	value := make([]byte, 200)
+	for _, tr := range []struct{ name, url string }{{"unix", ""}, {"tcp", "http://127.0.0.1:0"}} {
+		srv, err := store.StartEmbedded(ctx, store.EmbedConfig{Dir: b.TempDir(), ClientURL: tr.url})
+		if err != nil {
+			b.Fatal(err)
+		}
+		c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints(), MaxTxnOps: 1024})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tr.name+"/batched-put", func(b *testing.B) {
+			const keys = 2000
+			b.ReportAllocs()
+			start := time.Now()
+			for i := 0; b.Loop(); i++ {
+				ops := make([]store.Op, keys)
+				for k := range ops {
+					ops[k] = store.Op{Key: fmt.Sprintf("/bench/%d/%d", i, k), Value: value}
+				}
+				if _, err := c.Write(ctx, ops); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*keys)/time.Since(start).Seconds(), "keys/s")
+		})
+		b.Run(tr.name+"/get", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.Etcd().Get(ctx, "/bench/0/0"); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		c.Close()
+		srv.Close()
 	}
 }

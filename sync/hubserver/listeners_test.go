@@ -27,8 +27,8 @@ func TestHubListenersRefuseUnauthenticated(t *testing.T) {
 	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	listeners := func(c *config.Hub) {
-		c.Git.WebhookSecretFile = secret
+	listeners := func(c *config.Hub, secretFile string) {
+		c.Git.WebhookSecretFile = secretFile
 		c.Listen = config.Listen{Metrics: "127.0.0.1:0", Webhook: "127.0.0.1:0"}
 	}
 	files, err := certs.Generate(t.TempDir(), certs.Options{Clients: []string{store.HubUser}})
@@ -36,13 +36,22 @@ func TestHubListenersRefuseUnauthenticated(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name string
-		tls  bool
-	}{{"development: no certificates", false}, {"mutual TLS, etcd on every interface", true}}
+		name     string
+		tls      bool
+		noSecret bool
+	}{
+		{name: "development: no certificates"},
+		{name: "mutual TLS, etcd on every interface", tls: true},
+		{name: "no webhook secret: no webhook listener", noSecret: true},
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := exampleConfig(t, repoDir, func(c *config.Hub) {
-				listeners(c)
+				if tt.noSecret {
+					listeners(c, "")
+				} else {
+					listeners(c, secret)
+				}
 				if tt.tls {
 					hub := files.Clients[store.HubUser]
 					c.Etcd.CAFile, c.Etcd.CertFile, c.Etcd.KeyFile = files.CA, hub.Cert, hub.Key
@@ -55,7 +64,13 @@ func TestHubListenersRefuseUnauthenticated(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []string{srv.MetricsAddr(), srv.WebhookAddr()}
+			want := []string{srv.MetricsAddr()}
+			if tt.noSecret != (srv.WebhookAddr() == "") {
+				t.Errorf("webhook listener %q with secret %v", srv.WebhookAddr(), !tt.noSecret)
+			}
+			if !tt.noSecret {
+				want = append(want, srv.WebhookAddr())
+			}
 			eps := srv.Endpoints()
 			switch {
 			case !tt.tls && (len(eps) != 1 || !strings.HasPrefix(eps[0], "unix://"+cfg.DataDir)):
