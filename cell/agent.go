@@ -369,7 +369,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		r.bumpRev = l.bump
 		adopted := a.takeAdopted(id, l.version)
 		crashes := 0
-		if prev, ok := a.crashSeed[id]; ok && prev.Spec == l.hash {
+		if prev, ok := a.crashSeed[id]; ok && prev.Version == l.version {
 			crashes = prev.CrashCount
 		}
 		a.spawn(r, func(ctx context.Context) { a.runLRP(ctx, r, l, adopted, crashes) })
@@ -396,11 +396,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	clear(a.adopt)
 	a.crashSeed = nil
 
-	keep := map[string]string{}
-	for name, c := range w.configs {
-		keep[name] = c.hash
-	}
-	if err := a.files.gc(keep); err != nil {
+	if err := a.files.gc(w.allConfigs()); err != nil {
 		a.log.Warn("clean configs", "cell", a.cfg.Name, "err", err)
 	}
 	a.gcSpecs(snap)
@@ -455,6 +451,9 @@ func (a *Agent) gcSpecs(snap snapshot) {
 	for _, as := range snap.assigns {
 		for _, it := range as.Items {
 			used[it.Spec] = true
+			for _, c := range it.Configs {
+				used[c.Spec] = true
+			}
 		}
 	}
 	for h := range a.specs {

@@ -419,7 +419,7 @@ func TestCrashRestartPolicy(t *testing.T) {
 	}
 	eventually(t, "crashed for good", func() bool {
 		a, _ := h.actual("c1", "LRP/web/0")
-		return a.State == model.StateCrashed && a.CrashCount == 4 && a.ExitStatus == 3
+		return a.State == model.StateCrashed && a.CrashCount == 4 && a.ExitStatus == 3 && a.Cause == model.CauseExit
 	})
 	if got := rt.Starts(); got != 4 {
 		t.Fatalf("starts = %d, want 4 (first start + 3 immediate restarts)", got)
@@ -485,8 +485,8 @@ func TestHealthCheck(t *testing.T) {
 			})
 			if tt.unhealthy {
 				a, _ := h.actual("c1", id)
-				if !strings.Contains(a.Reason, "health check failed") {
-					t.Fatalf("reason = %q", a.Reason)
+				if !strings.Contains(a.Reason, "health check failed") || a.Cause != model.CauseHealthCheck {
+					t.Fatalf("reason = %q, cause = %q", a.Reason, a.Cause)
 				}
 				for _, s := range log() {
 					if strings.HasPrefix(s, model.StateRunning) {
@@ -712,7 +712,7 @@ func TestStartFailureIsACrash(t *testing.T) {
 	h.assign("c1", "LRP/web", model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(lrp("web", "img", nil)), Indexes: []int32{0}})
 	eventually(t, "crashed", func() bool {
 		a, _ := h.actual("c1", "LRP/web/0")
-		return a.State == model.StateCrashed && a.CrashCount == 4 && strings.Contains(a.Reason, "image not found")
+		return a.State == model.StateCrashed && a.CrashCount == 4 && strings.Contains(a.Reason, "image not found") && a.Cause == model.CauseStart
 	})
 }
 

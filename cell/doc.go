@@ -25,6 +25,14 @@
 //     one container per index. After ImmediateRestarts crashes an instance
 //     stays CRASHED until the hub rewrites one of the desired keys carrying
 //     it (a Put, even with the same value), which restarts it once more.
+//   - an instance's version: model.InstanceVersion of its body and the
+//     Configs it mounts, either pinned by the item (Item.Configs, bodies at
+//     specs/<hash>) or, unpinned, the cell's Config items of those names.
+//     During a rollout one assignment names an LRP in several items, one
+//     per version; the cell runs each index at its item's version and
+//     replaces a container only when its index's version changes, so a
+//     rollout step restarts exactly the indexes it moves and a scale change
+//     restarts nothing.
 //   - a Task: the record tasks/<name> with State PENDING and Cell set to the
 //     cell, plus an Item{Kind: Task}. The agent waits for the record if the
 //     item comes first.
@@ -42,7 +50,10 @@
 // removed ones, replace changed ones. Each instance is owned by one runner
 // goroutine: LRP instances go CLAIMED → RUNNING (once the health check, if
 // any, passes) → CRASHED; the first ImmediateRestarts crashes restart at
-// once. A Task is claimed PENDING → RUNNING, run once and recorded
+// once. Each model.Actual carries the instance's version, HealthySince
+// (cleared by any failed check, set again by the next pass, so the hub can
+// ask for a minimum time of continuous health) and, when CRASHED, the
+// Cause: exit, health check or start. A Task is claimed PENDING → RUNNING, run once and recorded
 // COMPLETED; a RUNNING record of this cell whose container is gone after an
 // agent restart is completed as failed (ReasonLost), never run again.
 //

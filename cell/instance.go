@@ -71,6 +71,7 @@ func (a *Agent) waitExit(ctx context.Context, cid string) (<-chan exitResult, fu
 // crash is how one run of an LRP instance ended.
 type crash struct {
 	code   int
+	cause  string // model.Cause*
 	reason string
 }
 
@@ -78,7 +79,7 @@ type crash struct {
 // report, and restart after the first crashes.
 func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Container, crashes int) {
 	defer close(r.done)
-	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash}
+	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash, Version: w.version}
 	for {
 		var runningSince time.Time
 		c, started := a.startLRP(ctx, r, w, base, adopted, crashes)
@@ -103,7 +104,7 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		default:
 		}
 		act := base
-		act.State, act.CrashCount, act.ExitStatus, act.Reason = model.StateCrashed, crashes, c.code, c.reason
+		act.State, act.CrashCount, act.ExitStatus, act.Reason, act.Cause = model.StateCrashed, crashes, c.code, c.reason, c.cause
 		a.rep.set(r.id, act)
 		if crashes <= a.cfg.ImmediateRestarts {
 			continue
@@ -128,19 +129,19 @@ func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.A
 	act := base
 	act.State, act.CrashCount = model.StateClaimed, crashes
 	if prev, ok := a.rep.get(r.id); ok && prev.State == model.StateCrashed {
-		act.ExitStatus, act.Reason = prev.ExitStatus, prev.Reason
+		act.ExitStatus, act.Reason, act.Cause = prev.ExitStatus, prev.Reason, prev.Cause
 	}
 	a.rep.set(r.id, act)
 	t0 := a.clock.Now()
 	spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.lrp.Spec.Process, w.configs)
 	if err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("prepare container: %v", err)}, false
+		return crash{code: -1, cause: model.CauseStart, reason: fmt.Sprintf("prepare container: %v", err)}, false
 	}
 	// A container left by an earlier run of this instance (crashed, or of
 	// an older version) holds the ID.
 	a.removeContainer(ctx, r.cid)
 	if err := a.rt.Start(ctx, spec); err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("start container: %v", err)}, false
+		return crash{code: -1, cause: model.CauseStart, reason: fmt.Sprintf("start container: %v", err)}, false
 	}
 	a.m.startLatency.Observe(a.clock.Since(t0).Seconds())
 	return crash{}, true
@@ -148,7 +149,8 @@ func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.A
 
 // monitor follows a started container until it exits, its health check
 // fails too often, or ctx ends. It reports RUNNING once the container is
-// healthy and returns when that was.
+// healthy and returns when that was. HealthySince follows every check: set
+// by a pass after a failure, cleared by a failure.
 func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Actual, crashes int) (crash, time.Time) {
 	exits, stopWait := a.waitExit(ctx, r.cid)
 	defer stopWait()
@@ -158,7 +160,7 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 	var runningSince time.Time
 	running := func() {
 		runningSince = a.clock.Now()
-		act.State, act.Reason = model.StateRunning, ""
+		act.State, act.Reason, act.HealthySince = model.StateRunning, "", runningSince.UTC()
 		a.rep.set(r.id, act)
 	}
 	if hc == nil {
@@ -193,25 +195,33 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		}
 		if err == nil {
 			failures = 0
-			if runningSince.IsZero() {
+			switch {
+			case runningSince.IsZero():
 				running()
+			case act.HealthySince.IsZero():
+				act.HealthySince = a.clock.Now().UTC()
+				a.rep.set(r.id, act)
 			}
 			continue
 		}
 		failures++
+		if !act.HealthySince.IsZero() {
+			act.HealthySince = time.Time{}
+			a.rep.set(r.id, act)
+		}
 		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
 		if failures >= threshold {
 			a.removeContainer(ctx, r.cid)
-			return crash{code: -1, reason: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
+			return crash{code: -1, cause: model.CauseHealthCheck, reason: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
 		}
 	}
 }
 
 func exitCrash(res exitResult) crash {
 	if res.err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("wait for container: %v", res.err)}
+		return crash{code: -1, cause: model.CauseExit, reason: fmt.Sprintf("wait for container: %v", res.err)}
 	}
-	return crash{code: res.exit.Code, reason: fmt.Sprintf("exited with status %d", res.exit.Code)}
+	return crash{code: res.exit.Code, cause: model.CauseExit, reason: fmt.Sprintf("exited with status %d", res.exit.Code)}
 }
 
 func checkParams(hc *model.HealthCheck) (interval, timeout time.Duration, threshold int) {

@@ -13,8 +13,9 @@ const (
 	LabelCell = "cellsync.io/cell"
 	// LabelInstance is the container's model.InstanceID.
 	LabelInstance = "cellsync.io/instance"
-	// LabelVersion identifies the exact spec the container runs: the object
-	// body hash plus the hashes of the Configs it references.
+	// LabelVersion is the instance's version (model.InstanceVersion: the
+	// body hash and the hashes of the Configs it mounts); a restarted agent
+	// adopts a container only when it matches.
 	LabelVersion = "cellsync.io/version"
 )
 

@@ -30,6 +30,8 @@ func FuzzParseFile(f *testing.F) {
 	f.Add([]byte("a: &x [*x]\n"))
 	f.Add([]byte(aliasBomb(500, 500)))
 	f.Add([]byte("spec: &s {command: &c [a, *c], env: &e {A: *s}}\nx: [*s, *c, *e]\n"))
+	f.Add([]byte(lrpHead + "  update: {maxUnavailable: 25%, maxSurge: 1, minHealthySeconds: 5, progressDeadlineSeconds: 60, canary: 1, autoPromote: true}\n"))
+	f.Add([]byte(setHead + "  rollout: {maxUnavailable: 10%, partitions: [{name: a, selector: 'true'}]}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > loader.MaxFileSize {
 			t.Skip("over the loader's size limit")
@@ -58,7 +60,41 @@ func FuzzParseFile(f *testing.F) {
 			if h.Metadata.Name == "" || h.Source.File != "fuzz.yaml" {
 				t.Fatalf("object without name or source: %+v", h)
 			}
+			checkRolloutLimits(t, o)
 		}
 		model.Check(objs)
 	})
+}
+
+// checkRolloutLimits fails when a parsed object carries a rollout amount
+// or duration outside its documented range.
+func checkRolloutLimits(t *testing.T, o model.Object) {
+	t.Helper()
+	inRange := func(a *model.Amount, lo, hi int32) bool {
+		if a == nil {
+			return true
+		}
+		if a.Percent {
+			hi = 100
+		}
+		return a.Value >= lo && a.Value <= hi
+	}
+	switch o := o.(type) {
+	case *model.LRP:
+		u := o.Spec.Update
+		if u == nil {
+			return
+		}
+		if !inRange(u.MaxUnavailable, 0, model.MaxInstances) || !inRange(u.MaxSurge, 0, model.MaxInstances) ||
+			u.Canary < 0 || u.Canary > model.MaxInstances ||
+			(u.MinHealthySeconds != nil && (*u.MinHealthySeconds < 0 || *u.MinHealthySeconds > model.MaxMinHealthySeconds)) ||
+			(u.ProgressDeadlineSeconds != nil && (*u.ProgressDeadlineSeconds < 1 || *u.ProgressDeadlineSeconds > model.MaxProgressDeadlineSeconds)) {
+			t.Fatalf("update out of range accepted: %+v", u)
+		}
+	case *model.SelectorSyncSet:
+		r := o.Spec.Rollout
+		if r != nil && (!inRange(r.MaxUnavailable, 1, model.MaxRolloutCells) || len(r.Partitions) > model.MaxPartitions) {
+			t.Fatalf("rollout out of range accepted: %+v", r)
+		}
+	}
 }

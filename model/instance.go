@@ -38,6 +38,13 @@ type Item struct {
 	Spec string `json:"spec"`
 	// Indexes are the LRP instance indexes this cell runs (LRPs only).
 	Indexes []int32 `json:"indexes,omitempty"`
+	// Configs, when not nil, pins the Config bodies the indexes mount, one
+	// per configs reference of the LRP body, in the body's order; their
+	// version is then InstanceVersion(Spec, Configs). During a rollout an
+	// assignment names one LRP in several items, one per version, each
+	// with its own Spec, Configs and Indexes. When nil, the instances mount
+	// the cell's Config items of those names.
+	Configs []MountedConfig `json:"configs,omitempty"`
 }
 
 // SpecHash returns the content address of an encoded object body.
@@ -46,9 +53,12 @@ func SpecHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// EncodeObject returns the canonical body of an object and its hash.
+// EncodeObject returns the canonical body of an object and its hash. The
+// body leaves out what only paces a rollout (an LRP's spec.update, the
+// pause annotation), so tuning or pausing a rollout changes no body and
+// restarts nothing.
 func EncodeObject(o Object) (body []byte, hash string, err error) {
-	body, err = json.Marshal(o)
+	body, err = json.Marshal(withoutRolloutFields(o))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
 	}
@@ -105,7 +115,30 @@ type Actual struct {
 	ExitStatus int       `json:"exitStatus,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 	Since      time.Time `json:"since"`
+	// Version is what the instance runs: InstanceVersion of its body and
+	// the Configs it mounts.
+	Version string `json:"version,omitempty"`
+	// HealthySince is when the instance last became healthy — RUNNING with
+	// its health check passing, or RUNNING when it has no check — and zero
+	// while it is not: a failed check clears it before the instance is
+	// killed, so the hub can require minHealthySeconds of continuous health.
+	HealthySince time.Time `json:"healthySince,omitzero"`
+	// Cause says why a CRASHED instance last crashed: CauseExit,
+	// CauseHealthCheck or CauseStart (Reason has the detail).
+	Cause string `json:"cause,omitempty"`
 }
+
+// Crash causes, in Actual.Cause.
+const (
+	// CauseExit: the process exited.
+	CauseExit = "exit"
+	// CauseHealthCheck: the health check failed FailureThreshold times in
+	// a row and the cell killed the instance.
+	CauseHealthCheck = "healthcheck"
+	// CauseStart: the container could not be started (an image that is
+	// not there, a Config that is not on the cell, ...).
+	CauseStart = "start"
+)
 
 // CellReport is a cell agent's summary of itself, at actual/<cell>/agent.
 type CellReport struct {

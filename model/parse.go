@@ -192,6 +192,10 @@ func (d *decoder) value(at *yaml.Node, v reflect.Value, path string) {
 	if isNull(n) {
 		return
 	}
+	if v.Type() == amountType {
+		d.amount(n, v, path)
+		return
+	}
 	if v.Type() == resourceType {
 		obj := d.object(n, path)
 		switch o := obj.(type) {

@@ -66,39 +66,45 @@ func TestParseFileErrors(t *testing.T) {
 	}
 	tests = append(tests, maximaTests()...)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			objs, errs := model.ParseFile("f.yaml", []byte(tt.yaml))
-			if len(tt.want) == 0 {
-				for _, err := range errs {
-					t.Errorf("unexpected error: %v", err)
-				}
-				if len(objs) == 0 {
-					t.Error("no object parsed")
-				}
-				return
-			}
-			if len(objs) > 0 && len(errs) == len(tt.want) && strings.Contains(tt.name, "document") {
-				t.Errorf("a document with errors yielded an object: %v", objs)
-			}
-			got := make([]string, len(errs))
-			for i, err := range errs {
-				var me *model.Error
-				if !errors.As(err, &me) || me.File != "f.yaml" {
-					t.Fatalf("error %v is not a *model.Error naming f.yaml", err)
-				}
-				// Match on "line: field: message" and on the full text.
-				got[i] = fmt.Sprintf("%d: %s: %s | %v", me.Line, me.Field, me.Msg, err)
-			}
-			all := strings.Join(got, "\n")
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("errors lack %q; got:\n%s", w, all)
-				}
-			}
-			if len(errs) > len(tt.want) && !strings.Contains(tt.name, "long") {
-				t.Errorf("got %d errors, want %d:\n%s", len(errs), len(tt.want), all)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkParse(t, tt.name, tt.yaml, tt.want) })
+	}
+}
+
+// checkParse parses src as f.yaml and checks its errors: want holds
+// "line: field: message fragment" for every expected error, and no error
+// means the document must parse into an object.
+func checkParse(t *testing.T, name, src string, want []string) {
+	t.Helper()
+	objs, errs := model.ParseFile("f.yaml", []byte(src))
+	if len(want) == 0 {
+		for _, err := range errs {
+			t.Errorf("unexpected error: %v", err)
+		}
+		if len(objs) == 0 {
+			t.Error("no object parsed")
+		}
+		return
+	}
+	if len(objs) > 0 && len(errs) == len(want) && strings.Contains(name, "document") {
+		t.Errorf("a document with errors yielded an object: %v", objs)
+	}
+	got := make([]string, len(errs))
+	for i, err := range errs {
+		var me *model.Error
+		if !errors.As(err, &me) || me.File != "f.yaml" {
+			t.Fatalf("error %v is not a *model.Error naming f.yaml", err)
+		}
+		// Match on "line: field: message" and on the full text.
+		got[i] = fmt.Sprintf("%d: %s: %s | %v", me.Line, me.Field, me.Msg, err)
+	}
+	all := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("errors lack %q; got:\n%s", w, all)
+		}
+	}
+	if len(errs) > len(want) && !strings.Contains(name, "long") {
+		t.Errorf("got %d errors, want %d:\n%s", len(errs), len(want), all)
 	}
 }
 

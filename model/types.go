@@ -153,6 +153,9 @@ type LRPSpec struct {
 	// "none".
 	Spread      string       `json:"spread,omitempty"`
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Update says how a new version replaces the running instances; see
+	// Update for the defaults.
+	Update *Update `json:"update,omitempty"`
 }
 
 // Replicas returns the desired instance count, default applied.
@@ -195,6 +198,9 @@ type SetSpec struct {
 	ResourceApplyMode ApplyMode `json:"resourceApplyMode,omitempty"`
 	// Resources are Configs, LRPs and Tasks copied to every matching cell.
 	Resources []Resource `json:"resources"`
+	// Rollout paces a change across the matching cells; without it every
+	// matching cell is changed at once.
+	Rollout *SetRollout `json:"rollout,omitempty"`
 }
 
 // Mode returns the apply mode, default applied.

@@ -86,6 +86,7 @@ func (v validator) object(obj Object, path string, nested bool) {
 		v.fail(join(path, "apiVersion"), "must be %q or omitted, got %q", APIVersion, h.APIVersion)
 	}
 	v.meta(&h.Metadata, join(path, "metadata"))
+	v.pauseAnnotation(&h.Metadata, join(path, "metadata"))
 	spec := join(path, "spec")
 	switch o := obj.(type) {
 	case *LRP:
@@ -100,6 +101,9 @@ func (v validator) object(obj Object, path string, nested bool) {
 		}
 		if hc := o.Spec.HealthCheck; hc != nil {
 			v.healthCheck(hc, join(spec, "healthCheck"))
+		}
+		if u := o.Spec.Update; u != nil {
+			v.update(u, join(spec, "update"), nested)
 		}
 	case *Task:
 		v.process(&o.Spec.Process, spec, nested)
@@ -260,6 +264,9 @@ func (v validator) set(s *SelectorSyncSet, path string) {
 		v.fail(join(path, "resources"), "must list at least one Config, LRP or Task")
 	case n > MaxSetResources:
 		v.fail(join(path, "resources"), "has %d resources, more than %d", n, MaxSetResources)
+	}
+	if r := s.Spec.Rollout; r != nil {
+		v.setRollout(r, join(path, "rollout"))
 	}
 	seen := map[string]int{}
 	for i, r := range s.Spec.Resources {

@@ -166,11 +166,11 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 // Exec implements cell.Runtime: the command succeeds unless the container
 // is unhealthy.
 func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, error) {
-	c, err := r.runningContainer(id)
+	unhealthy, err := r.runningContainer(id)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}
-	if c.behavior.Unhealthy {
+	if unhealthy {
 		return 1, nil
 	}
 	return 0, nil
@@ -179,27 +179,42 @@ func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, erro
 // CheckPort implements cell.Runtime: the port answers unless the container
 // is unhealthy.
 func (r *Runtime) CheckPort(ctx context.Context, id string, port int) error {
-	c, err := r.runningContainer(id)
+	unhealthy, err := r.runningContainer(id)
 	if err != nil {
 		return fmt.Errorf("check port %d of %s: %w", port, id, err)
 	}
-	if c.behavior.Unhealthy {
+	if unhealthy {
 		return fmt.Errorf("check port %d of %s: connection refused", port, id)
 	}
 	return nil
 }
 
-func (r *Runtime) runningContainer(id string) (*container, error) {
+// runningContainer returns whether a running container is unhealthy, or
+// why it is not running.
+func (r *Runtime) runningContainer(id string) (unhealthy bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.cs[id]
 	if !ok {
-		return nil, cell.ErrNotFound
+		return false, cell.ErrNotFound
 	}
 	if !c.running() {
-		return nil, fmt.Errorf("container %s is not running", id)
+		return false, fmt.Errorf("container %s is not running", id)
 	}
-	return c, nil
+	return c.behavior.Unhealthy, nil
+}
+
+// SetUnhealthy makes a container's health checks fail (or pass again)
+// from now on, as a process that stops answering would.
+func (r *Runtime) SetUnhealthy(id string, unhealthy bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return fmt.Errorf("set health of %s: %w", id, cell.ErrNotFound)
+	}
+	c.behavior.Unhealthy = unhealthy
+	return nil
 }
 
 // List implements cell.Runtime.
