@@ -1,8 +1,10 @@
 // Package netprobe attacks a process's own TCP listeners as an
 // unauthenticated local process would, for tests that prove none of them
-// lets it in: Listening finds the listeners (Linux, through /proc), Raft
-// posts a raft message to one as an etcd peer would, and Etcd makes a plain
-// etcd request to one. It keeps no state.
+// lets it in or can be held: Listening finds the listeners (Linux, through
+// /proc), Raft posts a raft message to one as an etcd peer would, Etcd makes
+// a plain etcd request to one, Cut checks that a slow HTTP connection is
+// closed and Queued that an HTTP server keeps to its connection limit. It
+// keeps no state.
 //
 //	opened, err := netprobe.OpenedBy(func() { /* start the server under test */ })
 //	if err := netprobe.Refused(ctx, opened); err != nil {
