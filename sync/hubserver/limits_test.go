@@ -19,10 +19,7 @@ import (
 // indefinitely).
 func TestWebhookListenerLimits(t *testing.T) {
 	repoDir, _ := exampleRepo(t)
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := webhookSecretFile(t)
 	const maxConns = 3
 	srv := runProcess(t, hubserver.Options{
 		Config: exampleConfig(t, repoDir, func(c *config.Hub) {
@@ -45,4 +42,14 @@ func TestWebhookListenerLimits(t *testing.T) {
 	if code != http.StatusUnauthorized {
 		t.Errorf("the waiting, unsigned request got status %d, want 401", code)
 	}
+}
+
+// webhookSecretFile writes a webhook secret for git.webhookSecretFile.
+func webhookSecretFile(t *testing.T) string {
+	t.Helper()
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return file
 }

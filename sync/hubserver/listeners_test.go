@@ -2,8 +2,6 @@ package hubserver_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +21,7 @@ import (
 // client port, which requires a certificate from the CA.
 func TestHubListenersRefuseUnauthenticated(t *testing.T) {
 	repoDir, _ := exampleRepo(t)
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secret := webhookSecretFile(t)
 	listeners := func(c *config.Hub, secretFile string) {
 		c.Git.WebhookSecretFile = secretFile
 		c.Listen = config.Listen{Metrics: "127.0.0.1:0", Webhook: "127.0.0.1:0"}
