@@ -108,7 +108,7 @@ func (c configFiles) containerSpec(id string, labels map[string]string, p *model
 		Image:       p.Image,
 		Command:     p.Command,
 		MemoryBytes: p.Needs().MemoryMB << 20,
-		Network:     p.Network,
+		Network:     p.NetworkMode(),
 	}
 	env := map[string]string{}
 	for _, ref := range p.Configs {

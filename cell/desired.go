@@ -135,11 +135,13 @@ func (w *watcher) run(ctx context.Context) error {
 
 // lrpWant is one LRP instance the cell must run.
 type lrpWant struct {
-	id      string
-	name    string
-	index   int32
-	hash    string
-	lrp     *model.LRP
+	id    string
+	name  string
+	index int32
+	hash  string
+	lrp   *model.LRP
+	// commit is the Git commit of the assignment that named hash.
+	commit  string
 	version string
 	// bump is the highest mod revision of the keys carrying the instance.
 	bump int64
@@ -280,7 +282,7 @@ func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 				id := model.InstanceID(model.KindLRP, it.Name, idx)
 				l, ok := w.lrps[id]
 				if !ok || version > l.version {
-					l = lrpWant{id: id, name: it.Name, index: idx, hash: it.Spec, lrp: o, version: version, configs: configs, bump: l.bump}
+					l = lrpWant{id: id, name: it.Name, index: idx, hash: it.Spec, lrp: o, commit: a.Commit, version: version, configs: configs, bump: l.bump}
 				}
 				l.bump = max(l.bump, a.modRev)
 				w.lrps[id] = l

@@ -26,6 +26,10 @@ type Cell struct {
 	Version  string            `json:"version,omitempty"`
 	// State is CellReady or CellEvacuating; empty means ready.
 	State string `json:"state,omitempty"`
+	// LogsURL is where the cell serves its containers' output
+	// ("https://host:port", mutual TLS; or "http://127.0.0.1:port"); empty
+	// when it serves none.
+	LogsURL string `json:"logsURL,omitempty"`
 }
 
 // CheckCellName returns an error unless name is a valid cell name: a DNS

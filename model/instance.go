@@ -108,37 +108,81 @@ type Actual struct {
 	Index int32  `json:"index"`
 	State string `json:"state"`
 	// Spec is the body hash the instance runs.
-	Spec        string `json:"spec"`
-	ContainerID string `json:"containerID,omitempty"`
-	// CrashCount counts crashes since the instance last ran for 5 minutes.
-	CrashCount int       `json:"crashCount,omitempty"`
-	ExitStatus int       `json:"exitStatus,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	Since      time.Time `json:"since"`
+	Spec string `json:"spec"`
 	// Version is what the instance runs: InstanceVersion of its body and
 	// the Configs it mounts.
 	Version string `json:"version,omitempty"`
+	// Commit is the Git commit of the assignment that carries Spec.
+	Commit      string `json:"commit,omitempty"`
+	ContainerID string `json:"containerID,omitempty"`
+	// CrashCount counts crashes since the instance last ran for 5 minutes.
+	CrashCount int `json:"crashCount,omitempty"`
+	// Restarts counts the runs of this version after its first, on this
+	// agent; unlike CrashCount it is never reset.
+	Restarts int `json:"restarts,omitempty"`
 	// HealthySince is when the instance last became healthy — RUNNING with
 	// its health check passing, or RUNNING when it has no check — and zero
 	// while it is not: a failed check clears it before the instance is
 	// killed, so the hub can require minHealthySeconds of continuous health.
 	HealthySince time.Time `json:"healthySince,omitzero"`
-	// Cause says why a CRASHED instance last crashed: CauseExit,
-	// CauseHealthCheck or CauseStart (Reason has the detail).
-	Cause string `json:"cause,omitempty"`
+	// LastExit is how the instance's previous run ended, nil before the
+	// first end: for a CRASHED instance, why it crashed.
+	LastExit *Exit     `json:"lastExit,omitempty"`
+	Since    time.Time `json:"since"`
+	// Ports say where the instance's named ports are reachable.
+	Ports []PortBinding `json:"ports,omitempty"`
+	// Routes are the LRP's routes, copied here so that a router needs
+	// nothing but actual state.
+	Routes []Route `json:"routes,omitempty"`
+	// Draining marks a RUNNING instance that its cell is about to stop:
+	// routers stop sending it requests, and the cell waits its drain
+	// period before the SIGTERM.
+	Draining bool `json:"draining,omitempty"`
 }
 
-// Crash causes, in Actual.Cause.
+// Causes of an Exit.
 const (
-	// CauseExit: the process exited.
-	CauseExit = "exit"
-	// CauseHealthCheck: the health check failed FailureThreshold times in
-	// a row and the cell killed the instance.
-	CauseHealthCheck = "healthcheck"
-	// CauseStart: the container could not be started (an image that is
-	// not there, a Config that is not on the cell, ...).
-	CauseStart = "start"
+	// ExitExited: the process ended by itself (or by a signal from inside).
+	ExitExited = "exited"
+	// ExitOOMKilled: the kernel killed the process at its memory limit.
+	ExitOOMKilled = "oom-killed"
+	// ExitHealthCheck: the health check failed FailureThreshold times in a
+	// row and the cell killed the instance.
+	ExitHealthCheck = "health-check"
+	// ExitImageNotFound: the image is neither on the cell nor pullable.
+	ExitImageNotFound = "image-not-found"
+	// ExitStartFailed: the container could not be created or started (a
+	// Config that is not on the cell, ...).
+	ExitStartFailed = "start-failed"
+	// ExitKilled: the agent stopped it because the hub said so (removed,
+	// replaced by a new version, the cell evacuated).
+	ExitKilled = "killed"
+	// ExitTimeout: a Task ran past its timeoutSeconds and was killed.
+	ExitTimeout = "timeout"
+	// ExitLost: the process's status could not be read.
+	ExitLost = "lost"
 )
+
+// Exit is how one run of an instance or a Task ended.
+type Exit struct {
+	// Code is the exit status, 128+n for a process killed by signal n, or
+	// -1 when there is none (the process never ran, or its status is lost).
+	Code int `json:"code"`
+	// Cause is one of the Exit* constants.
+	Cause string `json:"cause"`
+	// Message says it for people: "exited with status 3", "OOM-killed at
+	// its 32 MiB memory limit", "health check failed 3 times: ...".
+	Message string `json:"message"`
+	// LimitMB is the memory limit an OOM-killed process hit, in MiB.
+	LimitMB int64     `json:"limitMB,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// StartFailed reports whether the run never started: the container could
+// not be created or started, or its image is not there.
+func (e *Exit) StartFailed() bool {
+	return e != nil && (e.Cause == ExitStartFailed || e.Cause == ExitImageNotFound)
+}
 
 // CellReport is a cell agent's summary of itself, at actual/<cell>/agent.
 type CellReport struct {
@@ -160,7 +204,8 @@ const (
 	TaskResolved  = "RESOLVED"
 )
 
-// MaxTaskResult bounds the output a Task records.
+// MaxTaskResult bounds the result a Task records: the first bytes of its
+// result file, or the last bytes of its output.
 const MaxTaskResult = 4 << 10
 
 // TaskRecord is a Task's lifecycle at tasks/<name>. Every transition is a
@@ -173,7 +218,10 @@ type TaskRecord struct {
 	Cell   string `json:"cell"`
 	Spec   string `json:"spec"`
 	Commit string `json:"commit,omitempty"`
-	// Failed, ExitCode, Reason and Result are set when COMPLETED.
+	// Started is when the cell claimed the Task (RUNNING).
+	Started time.Time `json:"started,omitzero"`
+	// Failed, ExitCode, Reason and Result are set when COMPLETED; Reason
+	// names an OOM kill, a timeout or an unreadable result file.
 	Failed   bool      `json:"failed,omitempty"`
 	ExitCode int       `json:"exitCode,omitempty"`
 	Reason   string    `json:"reason,omitempty"`

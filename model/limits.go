@@ -44,4 +44,8 @@ const (
 	maxLabelValue = 63
 	// maxSelectorLen bounds a CEL selector's source.
 	maxSelectorLen = 4096
+	// MaxTaskTimeoutSeconds bounds a Task's timeoutSeconds: 7 days.
+	MaxTaskTimeoutSeconds = 7 * 24 * 3600
+	// maxResultFileLen bounds a Task's result file path.
+	maxResultFileLen = 4096
 )

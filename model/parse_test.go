@@ -48,8 +48,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"disk must be positive", lrpHead + "  resources: {memoryMB: 10, diskMB: -5}\n", []string{"6: spec.resources.diskMB: must be between 1 and 16777216, got -5"}},
 		{"bad env name", lrpHead + "  env: {1X: y}\n", []string{"6: spec.env.1X: environment variable names"}},
 		{"bad spread", lrpHead + "  spread: rack\n", []string{`6: spec.spread: must be "zone" or "none", got "rack"`}},
-		{"bad network", lrpHead + "  network: bridge\n", []string{`6: spec.network: must be "host" or "none"`}},
-		{"health check needs one probe", lrpHead + "  healthCheck: {intervalSeconds: 5}\n", []string{"6: spec.healthCheck: set exactly one of exec and tcpPort"}},
+		{"bad network", lrpHead + "  network: overlay\n", []string{`6: spec.network: must be "bridge", "host" or "none"`}},
+		{"health check needs one probe", lrpHead + "  healthCheck: {intervalSeconds: 5}\n", []string{"6: spec.healthCheck: set exactly one of exec, tcpPort and http"}},
 		{"health check port range", lrpHead + "  healthCheck: {tcpPort: 70000}\n", []string{"6: spec.healthCheck.tcpPort: must be between 1 and 65535"}},
 		{"config ref needs a use", lrpHead + "  configs: [{name: c}]\n", []string{"6: spec.configs[0]: set mountPath, env: true, or both"}},
 		{"config ref relative path", lrpHead + "  configs: [{name: c, mountPath: etc}]\n", []string{"6: spec.configs[0].mountPath: must be an absolute path"}},
@@ -62,6 +62,11 @@ func TestParseFileErrors(t *testing.T) {
 		{"nested wrong apiVersion", "apiVersion: cellsync.io/v1\nkind: SelectorSyncSet\nmetadata: {name: s}\nspec:\n  resources:\n  - {apiVersion: v2, kind: Config, metadata: {name: a}}\n", []string{"6: spec.resources[0].apiVersion: must be"}},
 		{"several errors in one document", lrpHead + "  instances: -1\n  spread: rack\n", []string{"6: spec.instances", "7: spec.spread"}},
 		{"errors in two documents", lrpHead + "  bogus: 1\n---\nkind: Nope\n", []string{"6: spec.bogus", "document 2: kind: unknown kind"}},
+		{"task with result file and timeout", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, resultFile: /tmp/result.json, timeoutSeconds: 60}\n", nil},
+		{"task timeout over the maximum", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  image: x\n  timeoutSeconds: 604801\n", []string{"6: spec.timeoutSeconds: must be between 0 (no limit) and 604800 (7 days), got 604801"}},
+		{"task timeout negative", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, timeoutSeconds: -1}\n", []string{"4: spec.timeoutSeconds: must be between 0"}},
+		{"task result file relative", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  image: x\n  resultFile: out.txt\n", []string{`6: spec.resultFile: must be the absolute path of a file inside the container, got "out.txt"`}},
+		{"task result file is a directory", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, resultFile: /tmp/}\n", []string{"4: spec.resultFile: must be the absolute path"}},
 		{"syntax error", "kind: [\n", []string{"invalid YAML"}},
 	}
 	tests = append(tests, maximaTests()...)

@@ -102,11 +102,13 @@ func (v validator) object(obj Object, path string, nested bool) {
 		if hc := o.Spec.HealthCheck; hc != nil {
 			v.healthCheck(hc, join(spec, "healthCheck"))
 		}
+		v.network(&o.Spec, spec)
 		if u := o.Spec.Update; u != nil {
 			v.update(u, join(spec, "update"), nested)
 		}
 	case *Task:
 		v.process(&o.Spec.Process, spec, nested)
+		v.taskSpec(&o.Spec, spec)
 	case *Config:
 		for k := range o.Data {
 			if !configKey.MatchString(k) || k == "." || k == ".." {
@@ -207,15 +209,34 @@ func (v validator) process(p *Process, path string, nested bool) {
 		}
 	}
 	switch p.Network {
-	case "", NetworkHost, NetworkNone:
+	case "", NetworkBridge, NetworkHost, NetworkNone:
 	default:
-		v.fail(join(path, "network"), "must be %q or %q, got %q", NetworkHost, NetworkNone, p.Network)
+		v.fail(join(path, "network"), "must be %q, %q or %q, got %q", NetworkBridge, NetworkHost, NetworkNone, p.Network)
+	}
+}
+
+func (v validator) taskSpec(s *TaskSpec, path string) {
+	if n := s.TimeoutSeconds; n < 0 || n > MaxTaskTimeoutSeconds {
+		v.fail(join(path, "timeoutSeconds"), "must be between 0 (no limit) and %d (7 days), got %d", MaxTaskTimeoutSeconds, n)
+	}
+	switch f := s.ResultFile; {
+	case f == "":
+	case len(f) > maxResultFileLen:
+		v.fail(join(path, "resultFile"), "is longer than %d characters", maxResultFileLen)
+	case !strings.HasPrefix(f, "/") || strings.ContainsRune(f, 0) || strings.HasSuffix(f, "/"):
+		v.fail(join(path, "resultFile"), "must be the absolute path of a file inside the container, got %q", f)
 	}
 }
 
 func (v validator) healthCheck(hc *HealthCheck, path string) {
-	if (len(hc.Exec) > 0) == (hc.TCPPort != 0) {
-		v.fail(path, "set exactly one of exec and tcpPort")
+	set := 0
+	for _, ok := range []bool{len(hc.Exec) > 0, hc.TCPPort != 0, hc.HTTP != nil} {
+		if ok {
+			set++
+		}
+	}
+	if set != 1 {
+		v.fail(path, "set exactly one of exec, tcpPort and http")
 	}
 	if hc.TCPPort < 0 || hc.TCPPort > 65535 {
 		v.fail(join(path, "tcpPort"), "must be between 1 and 65535, got %d", hc.TCPPort)

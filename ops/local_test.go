@@ -76,17 +76,18 @@ func TestSeedRepo(t *testing.T) {
 	}
 }
 
-// TestLocalListenersRefuseUnauthenticated: `cellsync up` opens one TCP
-// listener, /status and /metrics on loopback; its etcd is a unix socket in
-// the data dir. A raft message and a plain etcd request to every TCP
-// listener it opened are refused (issue 15.1).
+// TestLocalListenersRefuseUnauthenticated: `cellsync up` opens TCP
+// listeners for /status and /metrics (loopback), the router and each cell's
+// log server (loopback); its etcd is a unix socket in the data dir. A raft
+// message and a plain etcd request to every TCP listener it opened are
+// refused (issue 15.1).
 func TestLocalListenersRefuseUnauthenticated(t *testing.T) {
 	dataDir := t.TempDir()
 	var l *Local
 	opened, err := netprobe.OpenedBy(func() {
 		var err error
 		l, err = StartLocal(context.Background(), LocalConfig{Runtime: RuntimeSim, Cells: 1, Example: "../repo-example",
-			DataDir: dataDir, Metrics: "127.0.0.1:0"}, LocalDeps{})
+			DataDir: dataDir, Metrics: "127.0.0.1:0", Router: "127.0.0.1:0"}, LocalDeps{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -105,8 +106,13 @@ func TestLocalListenersRefuseUnauthenticated(t *testing.T) {
 	}()
 
 	target := l.Target()
-	if want := []string{strings.TrimPrefix(target.Hub, "http://")}; !slices.Equal(opened, want) {
-		t.Errorf("TCP listeners opened %v, want only /status and /metrics %v", opened, want)
+	want := []string{strings.TrimPrefix(target.Hub, "http://"), l.routerLn.Addr().String()}
+	for _, ls := range l.logSrvs {
+		want = append(want, strings.TrimPrefix(ls.URL(), "http://"))
+	}
+	slices.Sort(want)
+	if !slices.Equal(opened, want) {
+		t.Errorf("TCP listeners opened %v, want /status and /metrics, the router and the log server: %v", opened, want)
 	}
 	if len(target.Etcd) != 1 || !strings.HasPrefix(target.Etcd[0], "unix://"+dataDir) {
 		t.Errorf("etcd endpoints %v, want the unix socket in %s", target.Etcd, dataDir)

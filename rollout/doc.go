@@ -12,7 +12,7 @@
 // names the LRP in one model.Item per version, each with its Spec, its
 // pinned Configs (Item.Configs) and its Indexes, and the cell runs each
 // index at its item's version and reports it in model.Actual.Version, with
-// HealthySince and, for a crash, its Cause. Scaling never changes a
+// HealthySince and, for a crash, how it ended (LastExit). Scaling never changes a
 // version; only a change of what runs does. A set's version, for its
 // rollout, is SetVersion of the items it writes to a cell.
 //

@@ -30,7 +30,7 @@ func (b *bytesIn) actual(idx int32) *model.Actual {
 	a := &model.Actual{Index: idx, Version: fuzzVersions[b.next(4)]}
 	a.State = []string{model.StateClaimed, model.StateRunning, model.StateCrashed}[b.next(3)]
 	a.CrashCount = b.next(3)
-	a.Cause = []string{"", model.CauseExit, model.CauseStart, model.CauseHealthCheck}[b.next(4)]
+	a.LastExit = &model.Exit{Cause: []string{"", model.ExitExited, model.ExitStartFailed, model.ExitHealthCheck}[b.next(4)]}
 	if b.next(2) == 1 {
 		a.HealthySince = now.Add(-time.Duration(b.next(30)) * time.Second)
 	}

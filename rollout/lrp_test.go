@@ -45,7 +45,7 @@ func claimed(idx int32, v string) Instance {
 }
 
 func crashedAt(idx int32, v, cause string) Instance {
-	return Instance{Index: idx, Version: v, Actual: &model.Actual{Index: idx, Version: v, State: model.StateCrashed, CrashCount: 4, Cause: cause, Reason: "boom"}}
+	return Instance{Index: idx, Version: v, Actual: &model.Actual{Index: idx, Version: v, State: model.StateCrashed, CrashCount: 4, LastExit: &model.Exit{Cause: cause, Message: "boom"}}}
 }
 
 // fleet returns instances 0..n-1 healthy at v, with the given ones
@@ -142,7 +142,7 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:  "unavailable old instances move first, at no cost",
-			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(3, "v1", model.CauseExit)), Record: rolling(now), Now: now},
+			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(3, "v1", model.ExitExited)), Record: rolling(now), Now: now},
 			moves: "3→v2", phase: Progressing, stable: "v1",
 			check: func(t *testing.T, s Step) {
 				if s.Status.Available != 5 {
@@ -152,7 +152,7 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:  "unavailable old instances move even with no budget",
-			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(3, "v1", model.CauseExit), crashedAt(4, "v1", model.CauseExit)), Record: rolling(now), Now: now},
+			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(3, "v1", model.ExitExited), crashedAt(4, "v1", model.ExitExited)), Record: rolling(now), Now: now},
 			moves: "3→v2 4→v2", phase: Progressing, stable: "v1",
 		},
 		{
@@ -210,7 +210,7 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:   "a new instance that crashes fails the rollout; nothing more moves",
-			in:     LRP{Desired: rev("v2"), Policy: policy(1, 1), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.CauseExit), healthy(6, "v2")), Record: rolling(now), Room: 3, Now: now},
+			in:     LRP{Desired: rev("v2"), Policy: policy(1, 1), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.ExitExited), healthy(6, "v2")), Record: rolling(now), Room: 3, Now: now},
 			extras: []int32{6}, phase: Failed, reason: ReasonCrashed, stable: "v1",
 			check: func(t *testing.T, s Step) {
 				if !strings.Contains(s.Status.Message, "instance 0 of version v2: boom") {
@@ -220,17 +220,17 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:  "bad image with autoRevert: the new instance goes back to the stable version",
-			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0, autoRevert), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.CauseStart)), Record: rolling(now), Now: now},
+			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0, autoRevert), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.ExitStartFailed)), Record: rolling(now), Now: now},
 			moves: "0→v1", phase: Reverting, reason: ReasonStartFailed, stable: "v1",
 		},
 		{
 			name:  "a surge instance failing its health check: reverted at once by removing it",
-			in:    LRP{Desired: rev("v2"), Policy: policy(1, 1, autoRevert), Instances: 6, Observed: fleet(6, "v1", crashedAt(6, "v2", model.CauseHealthCheck)), Record: rolling(now), Room: 3, Now: now},
+			in:    LRP{Desired: rev("v2"), Policy: policy(1, 1, autoRevert), Instances: 6, Observed: fleet(6, "v1", crashedAt(6, "v2", model.ExitHealthCheck)), Record: rolling(now), Room: 3, Now: now},
 			phase: Reverted, reason: ReasonHealthCheck, stable: "v1",
 		},
 		{
 			name:  "a crash before any stable version fails without a revert",
-			in:    LRP{Desired: rev("v1"), Policy: policy(1, 0, autoRevert), Instances: 2, Observed: []Instance{crashedAt(0, "v1", model.CauseExit), claimed(1, "v1")}, Record: Record{Target: rev("v1"), Phase: Progressing, Started: now, Progress: now}, Now: now},
+			in:    LRP{Desired: rev("v1"), Policy: policy(1, 0, autoRevert), Instances: 2, Observed: []Instance{crashedAt(0, "v1", model.ExitExited), claimed(1, "v1")}, Record: Record{Target: rev("v1"), Phase: Progressing, Started: now, Progress: now}, Now: now},
 			phase: Failed, reason: ReasonCrashed,
 		},
 		{
@@ -250,12 +250,12 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:  "a new version after a failure starts over; the failed index moves at no cost",
-			in:    LRP{Desired: rev("v3"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.CauseExit)), Record: Record{Target: rev("v2"), Stable: rev("v1"), Phase: Failed, Reason: ReasonCrashed, Started: t0, Progress: t0}, Now: now},
+			in:    LRP{Desired: rev("v3"), Policy: policy(1, 0), Instances: 6, Observed: fleet(6, "v1", crashedAt(0, "v2", model.ExitExited)), Record: Record{Target: rev("v2"), Stable: rev("v1"), Phase: Failed, Reason: ReasonCrashed, Started: t0, Progress: t0}, Now: now},
 			moves: "0→v3", phase: Progressing, stable: "v1",
 		},
 		{
 			name:  "a failed rollout stands still, but a scale-up starts at the stable version",
-			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 7, Observed: fleet(6, "v1", crashedAt(0, "v2", model.CauseExit)), Record: Record{Target: rev("v2"), Stable: rev("v1"), Phase: Failed, Reason: ReasonCrashed, Started: t0, Progress: t0}, Now: now},
+			in:    LRP{Desired: rev("v2"), Policy: policy(1, 0), Instances: 7, Observed: fleet(6, "v1", crashedAt(0, "v2", model.ExitExited)), Record: Record{Target: rev("v2"), Stable: rev("v1"), Phase: Failed, Reason: ReasonCrashed, Started: t0, Progress: t0}, Now: now},
 			moves: "6→v1", phase: Failed, reason: ReasonCrashed, stable: "v1",
 		},
 		{
@@ -305,7 +305,7 @@ func TestNext(t *testing.T) {
 		},
 		{
 			name:   "a crashing canary fails the rollout and, reverting, goes",
-			in:     LRP{Desired: rev("v2"), Policy: policy(1, 1, autoRevert, func(p *Policy) { p.Canary = 1 }), Instances: 6, Observed: fleet(6, "v1", crashedAt(6, "v2", model.CauseExit)), Record: rolling(now), Room: 5, Now: now},
+			in:     LRP{Desired: rev("v2"), Policy: policy(1, 1, autoRevert, func(p *Policy) { p.Canary = 1 }), Instances: 6, Observed: fleet(6, "v1", crashedAt(6, "v2", model.ExitExited)), Record: rolling(now), Room: 5, Now: now},
 			extras: nil, phase: Reverted, reason: ReasonCrashed, stable: "v1",
 		},
 		{

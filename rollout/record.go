@@ -175,15 +175,17 @@ func (r *Record) finish() {
 // message naming it.
 func crashReason(what string, a *model.Actual) (Reason, string) {
 	reason := ReasonCrashed
-	switch a.Cause {
-	case model.CauseStart:
-		reason = ReasonStartFailed
-	case model.CauseHealthCheck:
-		reason = ReasonHealthCheck
-	}
-	detail := a.Reason
-	if detail == "" {
-		detail = fmt.Sprintf("crashed %d times", a.CrashCount)
+	detail := fmt.Sprintf("crashed %d times", a.CrashCount)
+	if e := a.LastExit; e != nil {
+		switch {
+		case e.StartFailed():
+			reason = ReasonStartFailed
+		case e.Cause == model.ExitHealthCheck:
+			reason = ReasonHealthCheck
+		}
+		if e.Message != "" {
+			detail = e.Message
+		}
 	}
 	return reason, fmt.Sprintf("%s of version %s: %s", what, short(a.Version), detail)
 }

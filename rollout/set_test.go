@@ -127,13 +127,13 @@ func TestNextSet(t *testing.T) {
 		{
 			name: "a crash on a changed cell fails the rollout; nothing more moves",
 			in: Set{Desired: rev("v2"), Policy: setPolicy(3), Cells: cells(6, "v1", nil, Cell{Name: "c00", Version: "v2", Applied: true,
-				Crashed: &model.Actual{Name: "agent", Index: 0, Version: "v2", State: model.StateCrashed, Cause: model.CauseExit, Reason: "exited with status 2"}}), Record: rolling(now), Now: now},
+				Crashed: &model.Actual{Name: "agent", Index: 0, Version: "v2", State: model.StateCrashed, LastExit: &model.Exit{Cause: model.ExitExited, Message: "exited with status 2"}}}), Record: rolling(now), Now: now},
 			phase: Failed, reason: ReasonCrashed, stable: "v1",
 		},
 		{
 			name: "a failing partition with autoRevert goes back to the stable version",
 			in: Set{Desired: rev("v2"), Policy: setPolicy(3, func(p *SetPolicy) { p.AutoRevert = true }), Partitions: []string{"canary"}, Cells: cells(6, "v1", ring,
-				Cell{Name: "c00", Version: "v2", Applied: true, Crashed: &model.Actual{Version: "v2", State: model.StateCrashed, Cause: model.CauseHealthCheck}}), Record: rolling(now), Now: now},
+				Cell{Name: "c00", Version: "v2", Applied: true, Crashed: &model.Actual{Version: "v2", State: model.StateCrashed, LastExit: &model.Exit{Cause: model.ExitHealthCheck}}}), Record: rolling(now), Now: now},
 			moves: "c00→v1", phase: Reverting, reason: ReasonHealthCheck, stable: "v1",
 		},
 		{
@@ -251,7 +251,7 @@ func (w *setWorld) tick() {
 		}
 		c.Applied = true
 		if w.bad[name] && c.Version == "v2" {
-			c.Crashed = &model.Actual{Name: "agent", Version: "v2", State: model.StateCrashed, Cause: model.CauseExit, Reason: "exited with status 1"}
+			c.Crashed = &model.Actual{Name: "agent", Version: "v2", State: model.StateCrashed, LastExit: &model.Exit{Cause: model.ExitExited, Message: "exited with status 1"}}
 		} else {
 			c.HealthySince = w.now
 		}

@@ -21,7 +21,7 @@ type lrpWorld struct {
 	policy    Policy
 	now       time.Time
 	room      int
-	bad       map[string]string // version → model.Cause*, or "hang"
+	bad       map[string]string // version → model.Exit* cause, or "hang"
 	startTime time.Duration
 	inst      map[int32]*simInstance
 	record    Record
@@ -161,7 +161,7 @@ func (w *lrpWorld) tick(d time.Duration) {
 				a.State, a.HealthySince = model.StateRunning, w.now
 			case "hang":
 			default:
-				a.State, a.CrashCount, a.Cause, a.Reason = model.StateCrashed, 1, cause, "bad version"
+				a.State, a.CrashCount, a.LastExit = model.StateCrashed, 1, &model.Exit{Cause: cause, Message: "bad version"}
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func (w *lrpWorld) versions() map[string]int {
 func TestRolloutScenarios(t *testing.T) {
 	t.Run("bad image: exactly maxUnavailable down, then reverted; the other instances never restarted", func(t *testing.T) {
 		w := newLRPWorld(t, 6, policy(1, 0, autoRevert), "v1")
-		w.bad["v2"] = model.CauseStart
+		w.bad["v2"] = model.ExitStartFailed
 		w.desired = rev("v2")
 		w.restartEvery = 3
 		s := w.run(1000)
@@ -329,7 +329,7 @@ func TestRolloutProperties(t *testing.T) {
 		if r.IntN(3) == 0 {
 			p.Canary, p.AutoPromote = 1+r.IntN(3), true
 		}
-		causes := []string{"", "", model.CauseStart, model.CauseExit, model.CauseHealthCheck, "hang"}
+		causes := []string{"", "", model.ExitStartFailed, model.ExitExited, model.ExitHealthCheck, "hang"}
 		cause := causes[r.IntN(len(causes))]
 		t.Run(fmt.Sprintf("seed%d/n%d/u%d/s%d/c%d/%s", seed, n, p.MaxUnavailable, p.MaxSurge, p.Canary, cause), func(t *testing.T) {
 			w := newLRPWorld(t, n, p, "v1")

@@ -46,7 +46,7 @@ actual state and task records. Run it again with a new --cell to add a cell.`,
 			if err := store.EnableAuth(cmd.Context(), c, cells); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "etcd auth enabled: users %s, %s", store.RootUser, store.HubUser)
+			fmt.Fprintf(cmd.OutOrStdout(), "etcd auth enabled: users %s, %s, %s", store.RootUser, store.HubUser, store.RouterUser)
 			for _, cell := range cells {
 				fmt.Fprintf(cmd.OutOrStdout(), ", %s", store.CellUser(cell))
 			}

@@ -52,7 +52,7 @@ func TestCertsAndAuth(t *testing.T) {
 	defer srv.Close()
 	ep := strings.Join(srv.Endpoints(), ",")
 	out, err := run(t, "auth", "--etcd-endpoints", ep, "--etcd-ca", pem("ca.pem"), "--etcd-cert", pem("root.pem"), "--etcd-key", pem("root-key.pem"), "--cell", "c1")
-	if err != nil || !strings.Contains(out, "etcd auth enabled: users root, hub, cell-c1") {
+	if err != nil || !strings.Contains(out, "etcd auth enabled: users root, hub, router, cell-c1") {
 		t.Fatalf("auth: %v\n%s", err, out)
 	}
 	c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints(), TLS: store.TLSFiles{CA: pem("ca.pem"), Cert: pem("cell-c1.pem"), Key: pem("cell-c1-key.pem")}})

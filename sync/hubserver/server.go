@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/events"
 	"github.com/cellsync/cellsync/internal/httpserve"
 	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
@@ -24,6 +25,10 @@ import (
 	"github.com/cellsync/cellsync/sync/gitsource"
 	"github.com/cellsync/cellsync/sync/hub"
 )
+
+// hubEventCapacity is how many events the hub keeps in its prefix of the
+// event log.
+const hubEventCapacity = 2000
 
 // Options configure a hub process.
 type Options struct {
@@ -53,6 +58,8 @@ type Server struct {
 	ownStore bool
 	Hub      *hub.Hub
 	Source   *gitsource.Source
+	// Events writes the hub's events (package events).
+	Events   *events.Writer
 	Metrics  *metrics.Hub
 	registry *prometheus.Registry
 	// listeners, bound by Start so that their addresses are known.
@@ -105,10 +112,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Events, err = events.New(events.Config{Prefix: store.HubEventsPrefix, Capacity: hubEventCapacity},
+		events.Deps{Store: s.store, Logger: s.log}); err != nil {
+		return nil, err
+	}
 	s.Hub = hub.New(hub.Config{
 		Workers:        hub.Workers{Fanout: cfg.Workers.Fanout, Apply: cfg.Workers.Apply, Convergence: cfg.Workers.Convergence},
 		ResyncInterval: cfg.ResyncInterval,
-	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics})
+	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics, Events: s.Events})
 
 	gcfg := gitsource.Config{
 		URL: cfg.Git.URL, Branch: cfg.Git.Branch, Path: cfg.Git.Path, PollInterval: cfg.Git.PollInterval,
@@ -225,10 +236,12 @@ func (s *Server) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Hub.Run(ctx) })
 	g.Go(func() error { return s.Source.Run(ctx) })
+	g.Go(func() error { return s.Events.Run(ctx) })
 	if s.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(s.registry))
 		mux.Handle("GET /status", s.Hub)
+		mux.Handle("GET "+events.Path, events.Handler(s.store))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		if s.webhookLn == nil {
 			mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())

@@ -101,7 +101,7 @@ func TestRolloutStepsOnContainerd(t *testing.T) {
 		h.assign("roll1", "LRP/roll", configItem(c2), item(bad, c1, 1), item(w2, c1, 0), item(w1, c2, 2))
 		eventually(t, "index 1 crashed", 60*time.Second, func() bool {
 			a := h.actual("roll1", "LRP/roll/1")
-			return a.State == model.StateCrashed && a.Cause == model.CauseStart && a.Version == model.InstanceVersion(bad, pin(c1)) && a.HealthySince.IsZero()
+			return a.State == model.StateCrashed && a.LastExit.StartFailed() && a.Version == model.InstanceVersion(bad, pin(c1)) && a.HealthySince.IsZero()
 		})
 		delete(pids, 1)
 		only(t, settle(t, map[int32]string{0: model.InstanceVersion(w2, pin(c1)), 2: model.InstanceVersion(w1, pin(c2))}))
