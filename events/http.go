@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cellsync/cellsync/internal/httpserve"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
@@ -84,11 +85,13 @@ func Handler(st *store.Client) http.Handler {
 		}
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache")
+		extend := httpserve.Stream(w, r)
 		send := func(e model.Event) error {
 			b, err := json.Marshal(e)
 			if err != nil {
 				return err
 			}
+			extend()
 			if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
 				return err
 			}
@@ -100,6 +103,7 @@ func Handler(st *store.Client) http.Handler {
 				return
 			}
 		}
+		extend()
 		flusher.Flush()
 		_ = Follow(r.Context(), st, f, l, send)
 	})

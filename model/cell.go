@@ -32,6 +32,11 @@ type Cell struct {
 	LogsURL string `json:"logsURL,omitempty"`
 }
 
+// CheckCellName returns an error unless name is a valid cell name: a DNS
+// label, at most 63 characters. Identities, certificate files and etcd key
+// prefixes are made from cell names, so every command taking one checks it.
+func CheckCellName(name string) error { return checkName(name) }
+
 // Validate checks a cell record, as a cell agent builds it from flags.
 func (c *Cell) Validate() error {
 	if err := checkName(c.Name); err != nil {

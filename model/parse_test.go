@@ -44,8 +44,8 @@ func TestParseFileErrors(t *testing.T) {
 		{"empty command", lrpHead + "  command: ['']\n", []string{"6: spec.command[0]: the program to run must not be empty"}},
 		{"negative instances", lrpHead + "  instances: -1\n", []string{"6: spec.instances: must be between 0 and 10000, got -1"}},
 		{"zero instances allowed", lrpHead + "  instances: 0\n", nil},
-		{"memory must be positive", lrpHead + "  resources: {memoryMB: 0, diskMB: 10}\n", []string{"6: spec.resources.memoryMB: must be > 0, got 0"}},
-		{"disk must be positive", lrpHead + "  resources: {memoryMB: 10, diskMB: -5}\n", []string{"6: spec.resources.diskMB: must be > 0, got -5"}},
+		{"memory must be positive", lrpHead + "  resources: {memoryMB: 0, diskMB: 10}\n", []string{"6: spec.resources.memoryMB: must be between 1 and 1048576, got 0"}},
+		{"disk must be positive", lrpHead + "  resources: {memoryMB: 10, diskMB: -5}\n", []string{"6: spec.resources.diskMB: must be between 1 and 16777216, got -5"}},
 		{"bad env name", lrpHead + "  env: {1X: y}\n", []string{"6: spec.env.1X: environment variable names"}},
 		{"bad spread", lrpHead + "  spread: rack\n", []string{`6: spec.spread: must be "zone" or "none", got "rack"`}},
 		{"bad network", lrpHead + "  network: overlay\n", []string{`6: spec.network: must be "bridge", "host" or "none"`}},
@@ -69,6 +69,7 @@ func TestParseFileErrors(t *testing.T) {
 		{"task result file is a directory", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, resultFile: /tmp/}\n", []string{"4: spec.resultFile: must be the absolute path"}},
 		{"syntax error", "kind: [\n", []string{"invalid YAML"}},
 	}
+	tests = append(tests, maximaTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { checkParse(t, tt.name, tt.yaml, tt.want) })
 	}

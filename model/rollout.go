@@ -252,7 +252,7 @@ func (d *decoder) amount(n *yaml.Node, v reflect.Value, path string) {
 		case "!!int":
 			i, err := strconv.ParseInt(n.Value, 0, 32)
 			if err != nil {
-				d.fail(n, path, "integer %s out of range", n.Value)
+				d.fail(n.Line, path, "integer %s out of range", n.Value)
 				return
 			}
 			v.Set(reflect.ValueOf(Amount{Value: int32(i)}))
@@ -260,12 +260,12 @@ func (d *decoder) amount(n *yaml.Node, v reflect.Value, path string) {
 		case "!!str":
 			p, err := parsePercent(n.Value)
 			if err != nil {
-				d.fail(n, path, "%v", err)
+				d.fail(n.Line, path, "%v", err)
 				return
 			}
 			v.Set(reflect.ValueOf(Amount{Value: p, Percent: true}))
 			return
 		}
 	}
-	d.fail(n, path, "want a count (2) or a percentage (25%%), got %s", describe(n))
+	d.fail(n.Line, path, "want a count (2) or a percentage (25%%), got %s", describe(n))
 }

@@ -70,7 +70,7 @@ type LocalConfig struct {
 	// cells' state. Default config.Default().DataDir.
 	DataDir string
 	// Metrics is the listen address of /metrics and /status; default
-	// ":9090", or a free port when that one is taken.
+	// "127.0.0.1:9090", or a free port when that one is taken.
 	Metrics string
 	// Router is the router's listen address; default ":8080", or a free
 	// port when that one is taken.
@@ -220,7 +220,7 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 		cfg.Busybox = DefaultBusybox
 	}
 	if cfg.Metrics == "" {
-		cfg.Metrics = ":9090"
+		cfg.Metrics = "127.0.0.1:9090"
 	}
 	if cfg.Router == "" {
 		cfg.Router = DefaultRouter

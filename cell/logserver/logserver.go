@@ -131,7 +131,7 @@ func (s *Server) URL() string { return s.url }
 func (s *Server) Run(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+Path, Handler(s.cfg.Root, s.cfg.TLS.Enabled(), s.cfg.Poll))
-	return httpserve.Serve(ctx, s.ln, mux)
+	return httpserve.Serve(ctx, s.ln, mux, httpserve.Limits{})
 }
 
 // Close releases the listener of a server that is not run.
@@ -184,13 +184,19 @@ func Handler(root string, mutualTLS bool, poll time.Duration) http.Handler {
 			}
 			return
 		}
+		extend := httpserve.Stream(w, r)
+		emitNow := func(l logs.Line) error {
+			extend()
+			return emit(l)
+		}
 		flush := func() {
 			if flusher != nil {
+				extend()
 				flusher.Flush()
 			}
 		}
 		flush() // the headers: the client knows the stream is open
-		_ = logs.Follow(r.Context(), dir, opts, poll, emit, flush)
+		_ = logs.Follow(r.Context(), dir, opts, poll, emitNow, flush)
 	})
 }
 

@@ -137,7 +137,7 @@ and root identities only; without, it listens on loopback only.`,
 				}
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", metrics.Handler(reg))
-				g.Go(func() error { return httpserve.Serve(gctx, ln, mux) })
+				g.Go(func() error { return httpserve.Serve(gctx, ln, mux, httpserve.Limits{}) })
 				fmt.Fprintf(cmd.ErrOrStderr(), "cellsync cell: metrics on http://%s/metrics\n", ln.Addr())
 			}
 			g.Go(func() error { return agent.Run(gctx) })
@@ -167,7 +167,7 @@ and root identities only; without, it listens on loopback only.`,
 	fl.StringVar(&runtime, "runtime", ops.RuntimeContainerd, "container runtime: containerd or sim")
 	fl.StringVar(&socket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
-	fl.StringVar(&metricsAddr, "metrics", ":9100", "address of the cell's /metrics; empty turns it off")
+	fl.StringVar(&metricsAddr, "metrics", "127.0.0.1:9100", "address of the cell's /metrics (\":9100\" serves other machines too); empty turns it off")
 	fl.StringVar(&tlsFiles.CA, "etcd-ca", "", "CA file for mutual TLS with etcd (see cellsync certs)")
 	fl.StringVar(&tlsFiles.Cert, "etcd-cert", "", "this cell's client certificate for etcd")
 	fl.StringVar(&tlsFiles.Key, "etcd-key", "", "this cell's client key for etcd")

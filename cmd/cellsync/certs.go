@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
 
@@ -35,6 +36,9 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
 			clients := []string{store.RootUser, store.HubUser, store.RouterUser}
 			var serving []string
 			for _, c := range cells {
+				if err := model.CheckCellName(c); err != nil {
+					return fmt.Errorf("--cell: %w", err)
+				}
 				clients = append(clients, store.CellUser(c))
 				serving = append(serving, store.CellUser(c))
 			}

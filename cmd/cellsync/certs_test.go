@@ -67,3 +67,23 @@ func TestCertsAndAuth(t *testing.T) {
 		t.Error("auth without endpoints and certificates succeeded")
 	}
 }
+
+// TestCellNamesChecked: a --cell that is not a cell name is refused before
+// anything is written or asked of etcd, since the name becomes an etcd user,
+// a role's key prefixes and a certificate's file name (issue 15.8).
+func TestCellNamesChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"", "C1", "c1/", "../../etc/x", "c1,hub", strings.Repeat("c", 64)} {
+		out, err := run(t, "auth", "--etcd-endpoints", "https://127.0.0.1:1", "--etcd-ca", "ca.pem", "--etcd-cert", "root.pem", "--etcd-key", "root-key.pem", "--cell", name)
+		if err == nil || !strings.Contains(err.Error(), "--cell: ") {
+			t.Errorf("auth --cell %q: err = %v, want the name refused\n%s", name, err, out)
+		}
+		out, err = run(t, "certs", "--dir", dir, "--cell", name)
+		if err == nil || !strings.Contains(err.Error(), "--cell: ") {
+			t.Errorf("certs --cell %q: err = %v, want the name refused\n%s", name, err, out)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+		t.Errorf("certs wrote %v (%v) for refused names", entries, err)
+	}
+}

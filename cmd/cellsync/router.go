@@ -94,7 +94,7 @@ CELLSYNC_CONFIG, or a running ` + "`cellsync up`" + ` in ./cellsync-data.`,
 				}
 				mux := http.NewServeMux()
 				mux.Handle("GET /metrics", metrics.Handler(reg))
-				g.Go(func() error { return httpserve.Serve(gctx, mln, mux) })
+				g.Go(func() error { return httpserve.Serve(gctx, mln, mux, httpserve.Limits{}) })
 				fmt.Fprintf(cmd.ErrOrStderr(), "cellsync router: metrics on http://%s/metrics\n", mln.Addr())
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "cellsync router: listening on %s (balance %s)\n", ln.Addr(), b)

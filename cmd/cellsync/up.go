@@ -36,9 +36,9 @@ simulated runtime; up says which at start. Each cell gets its own bridge
 (csup1, csup2...), a part of --bridge-subnet and of --port-range for host
 ports. A router serves the LRPs' routes (:8080, or a free port when taken;
 repo-example's web is at Host web.apps.internal). up prints where the
-router, /metrics and /status are (:9090, or a free port when taken), then
-one progress line whenever the picture changes, until Ctrl-C; then the
-cells stop their containers and everything shuts down.`,
+router, /metrics and /status are (127.0.0.1:9090, or a free port when
+taken), then one progress line whenever the picture changes, until Ctrl-C;
+then the cells stop their containers and everything shuts down.`,
 		Example: `  cellsync up
   cellsync up --runtime sim --cells 5
   cellsync up --repo https://example.com/workloads.git --data-dir /tmp/cs`,
@@ -92,7 +92,7 @@ cells stop their containers and everything shuts down.`,
 	fl.StringVar(&cfg.Runtime, "runtime", "", "containerd or sim (default: containerd when its socket answers, else sim)")
 	fl.StringVar(&cfg.ContainerdSocket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.StringVar(&cfg.DataDir, "data-dir", config.Default().DataDir, "directory for etcd, the repository and the cells' state")
-	fl.StringVar(&cfg.Metrics, "listen", ":9090", "address of /metrics and /status (a free port is used when it is taken)")
+	fl.StringVar(&cfg.Metrics, "listen", "127.0.0.1:9090", "address of /metrics and /status; \":9090\" serves other machines too (a free port is used when it is taken)")
 	fl.DurationVar(&every, "refresh", time.Second, "how often the progress line is refreshed")
 	fl.StringVar(&cfg.Router, "router", ops.DefaultRouter, "address of the router (a free port is used when it is taken)")
 	fl.StringVar(&cfg.BridgePrefix, "bridge-prefix", ops.DefaultBridgePrefix, "the cells' bridges are named prefix1, prefix2...")

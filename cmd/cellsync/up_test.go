@@ -136,8 +136,18 @@ func workload(st hub.Status, id string) hub.WorkloadStatus {
 	return hub.WorkloadStatus{}
 }
 
-// rolledOut holds once repo-example runs everywhere.
+// rolledOut holds once repo-example runs everywhere: on all three cells of
+// `up`, each having applied the hub's last write (a cell registering late
+// would otherwise be missed).
 func rolledOut(st hub.Status) bool {
+	if len(st.Cells) != 3 {
+		return false
+	}
+	for _, c := range st.Cells {
+		if !c.Applied {
+			return false
+		}
+	}
 	web, worker := workload(st, "LRP/web"), workload(st, "LRP/worker")
 	return st.Synced && web.Running == 4 && worker.Running == 2 && workload(st, "Task/migrate-db").Task == "COMPLETED"
 }

@@ -43,6 +43,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Store, if set, is used instead of connecting (the caller owns it).
 	Store *store.Client
+	// HTTPLimits bound what clients can hold of the hub's HTTP listeners
+	// (timeouts, body size, connections); zero fields take httpserve's
+	// defaults.
+	HTTPLimits httpserve.Limits
 }
 
 // Server is a started hub process.
@@ -90,6 +94,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			ec := store.EmbedConfig{Dir: dir}
 			if cfg.Etcd.ServerCertFile != "" {
 				ec.TLS = store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.ServerCertFile, Key: cfg.Etcd.ServerKeyFile}
+				if cfg.Etcd.Listen != "" {
+					ec.ClientURL = etcdClientURL(cfg.Etcd.Listen)
+				}
 			}
 			if s.embedded, err = store.StartEmbedded(ctx, ec); err != nil {
 				return nil, err
@@ -152,6 +159,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	return s, nil
 }
 
+// etcdClientURL is the embedded etcd's client URL for etcd.listen, which
+// etcd wants with an IP: ":2379" means every interface.
+func etcdClientURL(listen string) string {
+	host, port, _ := net.SplitHostPort(listen) // validated by config
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
 func readTrimmed(file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
@@ -209,6 +226,15 @@ func (s *Server) MetricsAddr() string {
 	return s.metricsLn.Addr().String()
 }
 
+// WebhookAddr is the address of the Git webhook's own listener, or "" when
+// there is none (no secret, or no listen.webhook).
+func (s *Server) WebhookAddr() string {
+	if s.webhookLn == nil {
+		return ""
+	}
+	return s.webhookLn.Addr().String()
+}
+
 // Store returns the store client the hub uses.
 func (s *Server) Store() *store.Client { return s.store }
 
@@ -237,12 +263,12 @@ func (s *Server) Run(ctx context.Context) error {
 		if s.webhookLn == nil {
 			mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
 		}
-		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux, s.opts.HTTPLimits) })
 	}
 	if s.webhookLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
-		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux, s.opts.HTTPLimits) })
 	}
 	if path := s.opts.ConfigPath; path != "" {
 		g.Go(func() error {
