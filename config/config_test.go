@@ -206,14 +206,14 @@ func TestValidate(t *testing.T) {
 		{name: "etcd unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix:///var/lib/cellsync/etcd/client.sock"} }},
 		{name: "etcd relative unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix://etcd.sock"} }, wantField: "etcd.endpoints[0]"},
 		{name: "embedded etcd listening with TLS", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: ":2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: ":2379"}
 		}},
 		{name: "embedded etcd listening on a host name", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "hub.example:2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "hub.example:2379"}
 		}, wantField: "etcd.listen"},
 		{name: "embedded etcd listening without TLS", edit: func(h *Hub) { h.Etcd.Listen = ":2379" }, wantField: "etcd.listen"},
 		{name: "embedded etcd bad listen", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "2379"}
 		}, wantField: "etcd.listen"},
 		{name: "zero dial timeout", edit: func(h *Hub) { h.Etcd.DialTimeout = 0 }, wantField: "etcd.dialTimeout"},
 		{name: "workers at max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers }},

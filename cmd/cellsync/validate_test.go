@@ -52,9 +52,10 @@ func TestValidate(t *testing.T) {
 		t.Errorf("output lacks the selector error:\n%s", out)
 	}
 
-	// 600 KB of quotes: under the file limit, over the body limit once
-	// encoded (each quote becomes \").
-	quotes := "apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: quotes}\ndata:\n  k: '" + strings.Repeat(`"`, 600<<10) + "'\n"
+	// 120 KB of quotes, aliased five times: under the file and alias limits,
+	// over the body limit once encoded (each quote becomes \").
+	q := "'" + strings.Repeat(`"`, 120<<10) + "'"
+	quotes := "apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: quotes}\ndata:\n  k0: &q " + q + "\n  k1: *q\n  k2: *q\n  k3: *q\n  k4: *q\n"
 	if err := os.WriteFile(filepath.Join(dir, "quotes.yaml"), []byte(quotes), 0o644); err != nil {
 		t.Fatal(err)
 	}
