@@ -399,6 +399,32 @@ func stateLog(t testing.TB, st *store.Client, key string) func() []string {
 	}
 }
 
+// TestCrashRestartPolicyFromTheRecord: the cell restarts a crashed instance
+// itself as many times as the record carrying it says (the hub's policy),
+// not a number of its own.
+func TestCrashRestartPolicyFromTheRecord(t *testing.T) {
+	st, _ := storetest.New(t)
+	rt := sim.New(func(cell.ContainerSpec) sim.Behavior { return sim.Behavior{Exit: true, Code: 1} })
+	start(t, st, rt, testConfig("c1"), nil)
+	h := hub{t, st}
+	web := h.put(lrp("web", "img:1", nil))
+	v, err := store.Encode(model.Assignment{Source: "LRP/web", Commit: "c0", ImmediateRestarts: 5,
+		Items: []model.Item{{Kind: model.KindLRP, Name: "web", Spec: web, Indexes: []int32{0}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Write(context.Background(), []store.Op{{Key: store.DesiredKey("c1", "LRP/web"), Value: v}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "crashed six times, then waiting for the hub", func() bool {
+		a, _ := h.actual("c1", "LRP/web/0")
+		return a.State == model.StateCrashed && a.CrashCount == 6
+	})
+	if got := rt.Starts(); got != 6 {
+		t.Errorf("starts = %d, want 6 (first start + the record's 5 immediate restarts)", got)
+	}
+}
+
 func TestCrashRestartPolicy(t *testing.T) {
 	st, _ := storetest.New(t)
 	h := hub{t, st}
