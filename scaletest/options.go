@@ -61,7 +61,8 @@ type Options struct {
 	// Cells × Sets capped to 60,000. Negative skips the baseline.
 	BaselineKeys int
 	// ProfileDir, if set, receives a CPU profile of each phase,
-	// cpu-<phase>.pprof (the whole process: hub, cells and etcd).
+	// cpu-<phase>.pprof, and the live heap at its end, heap-<phase>.pprof
+	// (the whole process: hub, cells and etcd).
 	ProfileDir string
 	// MetricsAddr, if set, serves the hub's /metrics and /status there
 	// while the test runs.

@@ -86,7 +86,7 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 }
 
 // profile starts a CPU profile of one phase when Options.ProfileDir is set;
-// the returned function stops it.
+// the returned function stops it and writes a heap profile.
 func (r *runner) profile(phase string) (func(), error) {
 	if r.o.ProfileDir == "" {
 		return func() {}, nil
@@ -105,7 +105,22 @@ func (r *runner) profile(phase string) (func(), error) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		r.heapProfile(phase)
 	}, nil
+}
+
+// heapProfile writes the live heap at the end of a phase, heap-<phase>.pprof.
+func (r *runner) heapProfile(phase string) {
+	f, err := os.Create(filepath.Join(r.o.ProfileDir, "heap-"+phase+".pprof"))
+	if err != nil {
+		r.o.Logger.Warn("create heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		r.o.Logger.Warn("write heap profile", "phase", phase, "err", err)
+	}
 }
 
 // abort marks a wait failure as ending the run.

@@ -110,7 +110,7 @@ against cells: the scale law is that nothing grows faster than the fleet.`,
 	fl.DurationVar(&o.PhaseTimeout, "phase-timeout", 5*time.Minute, "longest wait of one phase")
 	fl.StringVar(&o.MetricsAddr, "metrics", "", "serve the hub's /metrics and /status here while running, e.g. 127.0.0.1:9090")
 	fl.StringVar(&logFile, "log-file", "", "write the hub's and cells' logs to this file (default: discarded)")
-	fl.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase (cpu-<phase>.pprof) to this directory")
+	fl.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase and its heap at the end (cpu-<phase>.pprof, heap-<phase>.pprof) to this directory")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level for --log-file")
 	return cmd
 }
