@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -14,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/cellsync/cellsync/events"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
@@ -29,6 +31,12 @@ type Agent struct {
 	rep     *reporter
 	files   configFiles
 	desired *watcher
+	portMu  sync.Mutex
+	ports   *portPool
+	// ev writes the cell's events; nil when EventCapacity is negative.
+	ev *events.Writer
+	// logsRoot holds the instances' output; "" discards it.
+	logsRoot string
 
 	leaseMu    sync.Mutex
 	lease      clientv3.LeaseID
@@ -64,6 +72,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	a := &Agent{
 		cfg: cfg, st: deps.Store, rt: deps.Runtime, log: deps.Logger, clock: deps.Clock, m: m,
 		files:      configFiles{dir: cfg.StateDir},
+		ports:      newPortPool(cfg.PortRange),
 		state:      model.CellReady,
 		registered: make(chan struct{}),
 		drained:    make(chan struct{}),
@@ -72,6 +81,16 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	}
 	a.rep = newReporter(cfg.Name, deps.Store, deps.Clock, deps.Logger, m, cfg.FlushInterval, cfg.RetryInterval)
 	a.desired = newWatcher(cfg.Name, deps.Store, deps.Clock, deps.Logger, cfg.RetryInterval)
+	if cfg.StateDir != "" {
+		a.logsRoot = filepath.Join(cfg.StateDir, "logs")
+	}
+	if cfg.EventCapacity >= 0 {
+		a.ev, err = events.New(events.Config{Prefix: store.CellEventsPrefix(cfg.Name), Capacity: cfg.EventCapacity},
+			events.Deps{Store: deps.Store, Clock: deps.Clock, Logger: deps.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return a, nil
 }
 
@@ -90,6 +109,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	sess, sessCtx := errgroup.WithContext(sessCtx)
 	sess.Go(func() error { return a.session(sessCtx) })
 	sess.Go(func() error { return a.rep.run(sessCtx) })
+	if a.ev != nil {
+		sess.Go(func() error { return a.ev.Run(sessCtx) })
+	}
 
 	workCtx, stopWork := context.WithCancel(base)
 	defer stopWork()
@@ -163,8 +185,14 @@ func (a *Agent) session(ctx context.Context) error {
 			continue
 		}
 		a.rep.setLease(int64(grant.ID))
-		a.regOnce.Do(func() { close(a.registered) })
+		first := false
+		a.regOnce.Do(func() { close(a.registered); first = true })
 		a.log.Info("cell registered", "cell", a.cfg.Name, "lease", int64(grant.ID))
+		if first {
+			a.event(model.Event{Type: model.EventCellJoined, Message: fmt.Sprintf("cell %s registered (zone %q, runtime %s)", a.cfg.Name, a.cfg.Zone, a.rt.Name())})
+		} else {
+			a.event(model.Event{Type: model.EventCellJoined, Severity: model.SeverityWarning, Message: fmt.Sprintf("cell %s registered again after losing its lease", a.cfg.Name)})
+		}
 	alive:
 		for {
 			select {
@@ -193,7 +221,7 @@ func (a *Agent) register(ctx context.Context) error {
 	a.leaseMu.Unlock()
 	rec := model.Cell{
 		Name: a.cfg.Name, Zone: a.cfg.Zone, Labels: a.cfg.Labels, Capacity: a.cfg.Capacity,
-		Runtime: a.rt.Name(), Version: a.cfg.Version, State: state,
+		Runtime: a.rt.Name(), Version: a.cfg.Version, State: state, LogsURL: a.cfg.LogsURL,
 	}
 	v, err := store.Encode(rec)
 	if err != nil {
@@ -212,6 +240,7 @@ func (a *Agent) register(ctx context.Context) error {
 // until the hub has taken every LRP instance away from it.
 func (a *Agent) evacuate(ctx context.Context) {
 	a.log.Info("cell evacuating", "cell", a.cfg.Name, "timeout", a.cfg.EvacuationTimeout)
+	a.event(model.Event{Type: model.EventCellEvacuating, Message: fmt.Sprintf("cell %s is shutting down: waiting up to %s for the hub to move its LRPs", a.cfg.Name, a.cfg.EvacuationTimeout)})
 	a.leaseMu.Lock()
 	a.state = model.CellEvacuating
 	a.leaseMu.Unlock()
@@ -333,6 +362,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	// unreadable the desired state is partial: stopping on it could kill
 	// instances over a passing etcd error, so only starts happen.
 	var gone []string
+	replaced := map[string]bool{}
 	for id, r := range a.runners {
 		if !complete {
 			break
@@ -340,14 +370,21 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		if r.isTask {
 			if _, ok := w.tasks[strings.TrimPrefix(id, string(model.KindTask)+"/")]; !ok {
 				gone = append(gone, id)
+				r.stop(true, ReasonRemoved)
 			}
 			continue
 		}
-		if l, ok := w.lrps[id]; !ok || l.version != r.version {
+		switch l, ok := w.lrps[id]; {
+		case !ok:
 			gone = append(gone, id)
+			r.stop(true, ReasonRemoved)
+		case l.version != r.version:
+			gone = append(gone, id)
+			replaced[id] = true
+			r.stop(true, reasonReplaced)
 		}
 	}
-	a.stopRunners(gone, true, ReasonRemoved)
+	a.awaitRunners(gone)
 
 	// Start what is new; wake crashed instances whose key the hub rewrote.
 	for _, id := range sortedKeys(w.lrps) {
@@ -368,11 +405,17 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		r := a.newRunner(id, l.version, false)
 		r.bumpRev = l.bump
 		adopted := a.takeAdopted(id, l.version)
-		crashes := 0
-		if prev, ok := a.crashSeed[id]; ok && prev.Spec == l.hash {
-			crashes = prev.CrashCount
+		if adopted != nil && !a.adoptPorts(r, adopted, l.lrp.Spec.Ports) {
+			adopted = nil
 		}
-		a.spawn(r, func(ctx context.Context) { a.runLRP(ctx, r, l, adopted, crashes) })
+		var seed model.Actual
+		if prev, ok := a.crashSeed[id]; ok && prev.Version == l.version {
+			seed = prev
+		}
+		if replaced[id] {
+			seed.LastExit = &model.Exit{Code: -1, Cause: model.ExitKilled, Message: "stopped by the hub: replaced by a new version", At: a.clock.Now().UTC()}
+		}
+		a.spawn(r, func(ctx context.Context) { a.runLRP(ctx, r, l, adopted, seed) })
 	}
 	for _, name := range sortedKeys(w.tasks) {
 		t := w.tasks[name]
@@ -396,13 +439,10 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 	clear(a.adopt)
 	a.crashSeed = nil
 
-	keep := map[string]string{}
-	for name, c := range w.configs {
-		keep[name] = c.hash
-	}
-	if err := a.files.gc(keep); err != nil {
+	if err := a.files.gc(w.allConfigs()); err != nil {
 		a.log.Warn("clean configs", "cell", a.cfg.Name, "err", err)
 	}
+	a.gcLogs()
 	a.gcSpecs(snap)
 
 	if a.evacuating.Load() && len(w.lrps) == 0 {
@@ -455,6 +495,9 @@ func (a *Agent) gcSpecs(snap snapshot) {
 	for _, as := range snap.assigns {
 		for _, it := range as.Items {
 			used[it.Spec] = true
+			for _, c := range it.Configs {
+				used[c.Spec] = true
+			}
 		}
 	}
 	for h := range a.specs {
@@ -504,6 +547,11 @@ func (a *Agent) stopRunners(ids []string, kill bool, reason string) {
 	for _, id := range ids {
 		a.runners[id].stop(kill, reason)
 	}
+	a.awaitRunners(ids)
+}
+
+// awaitRunners waits for stopped runners to end and forgets them.
+func (a *Agent) awaitRunners(ids []string) {
 	// Each runner removes its own container, so they stop in parallel.
 	for _, id := range ids {
 		<-a.runners[id].done

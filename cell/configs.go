@@ -1,8 +1,6 @@
 package cell
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,8 +58,8 @@ func (c configFiles) ensure(cfg *model.Config, hash string) (string, error) {
 	return dst, nil
 }
 
-// gc removes the directories of Configs not in keep (name → hash).
-func (c configFiles) gc(keep map[string]string) error {
+// gc removes the directories of Configs not in keep.
+func (c configFiles) gc(keep []configWant) error {
 	if c.dir == "" {
 		return nil
 	}
@@ -74,8 +72,8 @@ func (c configFiles) gc(keep map[string]string) error {
 		return fmt.Errorf("clean configs: %w", err)
 	}
 	want := map[string]bool{}
-	for name, hash := range keep {
-		want[filepath.Base(c.path(name, hash))] = true
+	for _, cw := range keep {
+		want[filepath.Base(c.path(cw.cfg.Metadata.Name, cw.hash))] = true
 	}
 	for _, e := range ents {
 		if want[e.Name()] {
@@ -101,26 +99,6 @@ func envName(k string) bool {
 	return true
 }
 
-// versionOf names exactly what an instance runs: its body hash and the
-// hashes of the Configs it references, so a changed Config restarts the
-// containers that use it.
-func versionOf(hash string, p *model.Process, configs map[string]configWant) string {
-	if len(p.Configs) == 0 {
-		return hash
-	}
-	h := sha256.New()
-	h.Write([]byte(hash))
-	for _, ref := range p.Configs {
-		h.Write([]byte{0})
-		h.Write([]byte(ref.Name))
-		h.Write([]byte{0})
-		if c, ok := configs[ref.Name]; ok {
-			h.Write([]byte(c.hash))
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
 // containerSpec builds the runtime's view of a Process: command, env with
 // Config values, memory limit and Config mounts.
 func (c configFiles) containerSpec(id string, labels map[string]string, p *model.Process, configs map[string]configWant) (ContainerSpec, error) {
@@ -130,7 +108,7 @@ func (c configFiles) containerSpec(id string, labels map[string]string, p *model
 		Image:       p.Image,
 		Command:     p.Command,
 		MemoryBytes: p.Needs().MemoryMB << 20,
-		Network:     p.Network,
+		Network:     p.NetworkMode(),
 	}
 	env := map[string]string{}
 	for _, ref := range p.Configs {

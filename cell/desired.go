@@ -135,11 +135,13 @@ func (w *watcher) run(ctx context.Context) error {
 
 // lrpWant is one LRP instance the cell must run.
 type lrpWant struct {
-	id      string
-	name    string
-	index   int32
-	hash    string
-	lrp     *model.LRP
+	id    string
+	name  string
+	index int32
+	hash  string
+	lrp   *model.LRP
+	// commit is the Git commit of the assignment that named hash.
+	commit  string
 	version string
 	// bump is the highest mod revision of the keys carrying the instance.
 	bump int64
@@ -168,16 +170,42 @@ type want struct {
 	configs map[string]configWant
 }
 
-// missingSpecs returns the spec hashes the assignments name that are not in
-// specs, sorted.
+// allConfigs returns every Config the cell holds or an instance mounts:
+// during a rollout, two bodies of one Config may be mounted at once.
+func (w want) allConfigs() []configWant {
+	out := make([]configWant, 0, len(w.configs))
+	for _, c := range w.configs {
+		out = append(out, c)
+	}
+	for _, l := range w.lrps {
+		for _, c := range l.configs {
+			out = append(out, c)
+		}
+	}
+	for _, t := range w.tasks {
+		for _, c := range t.configs {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// missingSpecs returns the spec hashes the assignments name (bodies and
+// pinned Configs) that are not in specs, sorted.
 func missingSpecs(s snapshot, specs map[string]model.Object) []string {
 	seen := map[string]bool{}
 	var out []string
+	need := func(h string) {
+		if _, ok := specs[h]; !ok && h != "" && !seen[h] {
+			seen[h] = true
+			out = append(out, h)
+		}
+	}
 	for _, a := range s.assigns {
 		for _, it := range a.Items {
-			if _, ok := specs[it.Spec]; !ok && !seen[it.Spec] {
-				seen[it.Spec] = true
-				out = append(out, it.Spec)
+			need(it.Spec)
+			for _, c := range it.Configs {
+				need(c.Spec)
 			}
 		}
 	}
@@ -186,10 +214,11 @@ func missingSpecs(s snapshot, specs map[string]model.Object) []string {
 }
 
 // computeWant merges the assignments into what the cell runs. It is pure:
-// items whose spec is absent from specs or of the wrong kind are reported
-// as problems and left out. When two sources name different bodies for one
-// object (the hub merges them, so this is a hub bug), the greater hash wins
-// so that every agent decides alike.
+// items whose spec (or pinned Config) is absent from specs or of the wrong
+// kind are reported as problems and left out. When two sources name
+// different bodies for one object or one LRP index (the hub merges them, so
+// this is a hub bug), the greater hash (for an index, the greater version)
+// wins so that every agent decides alike.
 func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 	w := want{lrps: map[string]lrpWant{}, tasks: map[string]taskWant{}, configs: map[string]configWant{}}
 	var problems []string
@@ -198,16 +227,27 @@ func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	lookup := func(k string, it model.Item, spec string, kind model.Kind) (model.Object, bool) {
+		obj, ok := specs[spec]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: %s %s: spec %s not found", k, it.Kind, it.Name, spec))
+			return nil, false
+		}
+		if obj.Head().Kind != kind {
+			problems = append(problems, fmt.Sprintf("%s: %s %s: spec %s is a %s", k, it.Kind, it.Name, spec, obj.Head().Kind))
+			return nil, false
+		}
+		return obj, true
+	}
+	// Configs and Tasks first: an LRP item without pinned Configs mounts
+	// the cell's Config items, so they must all be known.
 	for _, k := range keys {
-		a := s.assigns[k]
-		for _, it := range a.Items {
-			obj, ok := specs[it.Spec]
-			if !ok {
-				problems = append(problems, fmt.Sprintf("%s: %s %s: spec %s not found", k, it.Kind, it.Name, it.Spec))
+		for _, it := range s.assigns[k].Items {
+			if it.Kind == model.KindLRP {
 				continue
 			}
-			if obj.Head().Kind != it.Kind {
-				problems = append(problems, fmt.Sprintf("%s: %s %s: spec %s is a %s", k, it.Kind, it.Name, it.Spec, obj.Head().Kind))
+			obj, ok := lookup(k, it, it.Spec, it.Kind)
+			if !ok {
 				continue
 			}
 			switch o := obj.(type) {
@@ -219,29 +259,85 @@ func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 				if t, ok := w.tasks[it.Name]; !ok || it.Spec > t.hash {
 					w.tasks[it.Name] = taskWant{name: it.Name, hash: it.Spec, task: o}
 				}
-			case *model.LRP:
-				for _, idx := range it.Indexes {
-					id := model.InstanceID(model.KindLRP, it.Name, idx)
-					l, ok := w.lrps[id]
-					if !ok || it.Spec > l.hash {
-						l = lrpWant{id: id, name: it.Name, index: idx, hash: it.Spec, lrp: o, bump: l.bump}
-					}
-					l.bump = max(l.bump, a.modRev)
-					w.lrps[id] = l
-				}
 			}
 		}
 	}
-	for id, l := range w.lrps {
-		l.version = versionOf(l.hash, &l.lrp.Spec.Process, w.configs)
-		l.configs = referenced(&l.lrp.Spec.Process, w.configs)
-		w.lrps[id] = l
+	for _, k := range keys {
+		a := s.assigns[k]
+		for _, it := range a.Items {
+			if it.Kind != model.KindLRP {
+				continue
+			}
+			obj, ok := lookup(k, it, it.Spec, model.KindLRP)
+			if !ok {
+				continue
+			}
+			o := obj.(*model.LRP)
+			mounts, configs, ok := mounted(k, it, &o.Spec.Process, w.configs, lookup)
+			if !ok {
+				continue
+			}
+			version := model.InstanceVersion(it.Spec, mounts)
+			for _, idx := range it.Indexes {
+				id := model.InstanceID(model.KindLRP, it.Name, idx)
+				l, ok := w.lrps[id]
+				if !ok || version > l.version {
+					l = lrpWant{id: id, name: it.Name, index: idx, hash: it.Spec, lrp: o, commit: a.Commit, version: version, configs: configs, bump: l.bump}
+				}
+				l.bump = max(l.bump, a.modRev)
+				w.lrps[id] = l
+			}
+		}
 	}
 	for name, t := range w.tasks {
-		t.configs = referenced(&t.task.Spec.Process, w.configs)
+		_, t.configs = unpinned(&t.task.Spec.Process, w.configs)
 		w.tasks[name] = t
 	}
 	return w, problems
+}
+
+// mounted returns the Configs an LRP item's instances mount, as the version
+// names them and as the agent materialises them: the item's pinned
+// Configs, or else the cell's Config items of the names the body
+// references. ok is false (and a problem recorded) when a pinned body is
+// missing.
+func mounted(k string, it model.Item, p *model.Process, cellConfigs map[string]configWant,
+	lookup func(string, model.Item, string, model.Kind) (model.Object, bool)) ([]model.MountedConfig, map[string]configWant, bool) {
+	if it.Configs == nil {
+		mounts, configs := unpinned(p, cellConfigs)
+		return mounts, configs, true
+	}
+	configs := make(map[string]configWant, len(it.Configs))
+	for _, c := range it.Configs {
+		if c.Spec == "" {
+			continue
+		}
+		obj, ok := lookup(k, it, c.Spec, model.KindConfig)
+		if !ok {
+			return nil, nil, false
+		}
+		configs[c.Name] = configWant{hash: c.Spec, cfg: obj.(*model.Config)}
+	}
+	return it.Configs, configs, true
+}
+
+// unpinned returns the cell's Configs that p references: as the version
+// names them (in reference order, "" for one the cell does not have) and
+// by name.
+func unpinned(p *model.Process, cellConfigs map[string]configWant) ([]model.MountedConfig, map[string]configWant) {
+	if len(p.Configs) == 0 {
+		return nil, nil
+	}
+	mounts := make([]model.MountedConfig, len(p.Configs))
+	configs := make(map[string]configWant, len(p.Configs))
+	for i, ref := range p.Configs {
+		mounts[i].Name = ref.Name
+		if c, ok := cellConfigs[ref.Name]; ok {
+			mounts[i].Spec = c.hash
+			configs[ref.Name] = c
+		}
+	}
+	return mounts, configs
 }
 
 // containerID is the runtime name of an instance's container: readable when
@@ -272,18 +368,4 @@ func validID(s string) bool {
 		}
 	}
 	return !prevSep
-}
-
-// referenced returns the Configs of configs that p references.
-func referenced(p *model.Process, configs map[string]configWant) map[string]configWant {
-	if len(p.Configs) == 0 {
-		return nil
-	}
-	out := make(map[string]configWant, len(p.Configs))
-	for _, ref := range p.Configs {
-		if c, ok := configs[ref.Name]; ok {
-			out[ref.Name] = c
-		}
-	}
-	return out
 }

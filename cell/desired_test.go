@@ -147,3 +147,138 @@ func TestFileKey(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeWantTwoVersions is the cell's side of a rollout step: one
+// assignment names an LRP in two items, old and new indexes, each with its
+// own body and pinned Configs.
+func TestComputeWantTwoVersions(t *testing.T) {
+	conf := func(v string) *model.Config {
+		return &model.Config{Header: model.Header{Kind: model.KindConfig, Metadata: model.Meta{Name: "conf"}}, Data: map[string]string{"v": v}}
+	}
+	web := func(image string) *model.LRP {
+		o := &model.LRP{Header: model.Header{Kind: model.KindLRP, Metadata: model.Meta{Name: "web"}}}
+		o.Spec.Image = image
+		o.Spec.Configs = []model.ConfigRef{{Name: "conf", MountPath: "/etc/conf"}}
+		return o
+	}
+	c1, hc1 := mustHash(t, conf("1"))
+	c2, hc2 := mustHash(t, conf("2"))
+	w1, hw1 := mustHash(t, web("img:1"))
+	w2, hw2 := mustHash(t, web("img:2"))
+	specs := map[string]model.Object{hc1: c1, hc2: c2, hw1: w1, hw2: w2}
+	pin := func(h string) []model.MountedConfig { return []model.MountedConfig{{Name: "conf", Spec: h}} }
+	// Of two items claiming one index, the greater version wins.
+	winner, winnerConf := model.InstanceVersion(hw1, pin(hc1)), hc1
+	if v := model.InstanceVersion(hw1, pin(hc2)); v > winner {
+		winner, winnerConf = v, hc2
+	}
+
+	tests := []struct {
+		name string
+		// items of the one assignment
+		items []model.Item
+		// want is the version of each index; absent indexes must not run.
+		want map[int32]string
+		// wantConf is the Config body each index mounts.
+		wantConf     map[int32]string
+		wantProblems int
+	}{
+		{
+			name: "image rollout: indexes 0 and 1 old, 2 new",
+			items: []model.Item{
+				{Kind: model.KindConfig, Name: "conf", Spec: hc1},
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0, 1}, Configs: pin(hc1)},
+				{Kind: model.KindLRP, Name: "web", Spec: hw2, Indexes: []int32{2}, Configs: pin(hc1)},
+			},
+			want:     map[int32]string{0: model.InstanceVersion(hw1, pin(hc1)), 1: model.InstanceVersion(hw1, pin(hc1)), 2: model.InstanceVersion(hw2, pin(hc1))},
+			wantConf: map[int32]string{0: hc1, 1: hc1, 2: hc1},
+		},
+		{
+			name: "config rollout: same body, index 0 mounts the new Config",
+			items: []model.Item{
+				{Kind: model.KindConfig, Name: "conf", Spec: hc2},
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{1, 2}, Configs: pin(hc1)},
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}, Configs: pin(hc2)},
+			},
+			want:     map[int32]string{0: model.InstanceVersion(hw1, pin(hc2)), 1: model.InstanceVersion(hw1, pin(hc1)), 2: model.InstanceVersion(hw1, pin(hc1))},
+			wantConf: map[int32]string{0: hc2, 1: hc1, 2: hc1},
+		},
+		{
+			name: "unpinned item mounts the cell's Config, with the version a pinned one would have",
+			items: []model.Item{
+				{Kind: model.KindConfig, Name: "conf", Spec: hc2},
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}},
+			},
+			want:     map[int32]string{0: model.InstanceVersion(hw1, pin(hc2))},
+			wantConf: map[int32]string{0: hc2},
+		},
+		{
+			name: "a pinned Config body that is missing leaves its indexes out",
+			items: []model.Item{
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}, Configs: pin(hc1)},
+				{Kind: model.KindLRP, Name: "web", Spec: hw2, Indexes: []int32{1}, Configs: pin("nope")},
+			},
+			want:         map[int32]string{0: model.InstanceVersion(hw1, pin(hc1))},
+			wantConf:     map[int32]string{0: hc1},
+			wantProblems: 1,
+		},
+		{
+			name: "a pinned spec that is an LRP, not a Config, is a problem",
+			items: []model.Item{
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}, Configs: pin(hw2)},
+			},
+			want:         map[int32]string{},
+			wantProblems: 1,
+		},
+		{
+			name: "two items claiming one index: the greater version wins",
+			items: []model.Item{
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}, Configs: pin(hc1)},
+				{Kind: model.KindLRP, Name: "web", Spec: hw1, Indexes: []int32{0}, Configs: pin(hc2)},
+			},
+			want:     map[int32]string{0: winner},
+			wantConf: map[int32]string{0: winnerConf},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			snap := snapshot{assigns: map[string]assignment{"k/LRP/web": {Assignment: model.Assignment{Items: tt.items}}}}
+			w, problems := computeWant(snap, specs)
+			if len(problems) != tt.wantProblems {
+				t.Errorf("problems = %v, want %d", problems, tt.wantProblems)
+			}
+			if len(w.lrps) != len(tt.want) {
+				t.Errorf("instances = %v, want indexes %v", sortedKeys(w.lrps), tt.want)
+			}
+			for idx, v := range tt.want {
+				l, ok := w.lrps[model.InstanceID(model.KindLRP, "web", idx)]
+				if !ok || l.version != v {
+					t.Errorf("index %d: version %q (present %v), want %q", idx, l.version, ok, v)
+					continue
+				}
+				if got := l.configs["conf"].hash; got != tt.wantConf[idx] {
+					t.Errorf("index %d mounts conf %s, want %s", idx, got, tt.wantConf[idx])
+				}
+			}
+			// Every mounted Config body is kept on disk, both versions of one name included.
+			kept := map[string]bool{}
+			for _, c := range w.allConfigs() {
+				kept[c.hash] = true
+			}
+			for idx, h := range tt.wantConf {
+				if !kept[h] {
+					t.Errorf("index %d's Config %s is not kept", idx, h)
+				}
+			}
+		})
+	}
+}
+
+func TestMissingSpecsIncludesPinnedConfigs(t *testing.T) {
+	snap := snapshot{assigns: map[string]assignment{"k": {Assignment: model.Assignment{Items: []model.Item{
+		{Kind: model.KindLRP, Name: "web", Spec: "b", Indexes: []int32{0}, Configs: []model.MountedConfig{{Name: "c", Spec: "a"}, {Name: "gone"}}},
+	}}}}}
+	if got := missingSpecs(snap, map[string]model.Object{}); strings.Join(got, ",") != "a,b" {
+		t.Errorf("missing = %v, want [a b]", got)
+	}
+}

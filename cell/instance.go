@@ -38,6 +38,10 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
+	// ports are the instance's host port mappings, allocated at each start
+	// (or reserved at adoption) and released at the next start or when the
+	// runner ends.
+	ports []PortMapping
 }
 
 // stop ends the runner; with kill its container is removed too. It does not
@@ -68,23 +72,24 @@ func (a *Agent) waitExit(ctx context.Context, cid string) (<-chan exitResult, fu
 	return ch, func() { cancel(); <-done }
 }
 
-// crash is how one run of an LRP instance ended.
-type crash struct {
-	code   int
-	reason string
-}
-
 // runLRP keeps one LRP instance running: start (or adopt), health-check,
-// report, and restart after the first crashes.
-func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Container, crashes int) {
+// report, and restart after the first crashes. seed carries what a
+// previous runner of the same instance and version reported: its crash
+// count, restarts and last exit.
+func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Container, seed model.Actual) {
 	defer close(r.done)
-	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash}
-	for {
+	base := model.Actual{Name: w.name, Index: w.index, Spec: w.hash, Version: w.version, Commit: w.commit, Restarts: seed.Restarts, LastExit: seed.LastExit}
+	crashes := seed.CrashCount
+	memoryMB := w.lrp.Spec.Needs().MemoryMB
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			base.Restarts++
+		}
 		var runningSince time.Time
 		c, started := a.startLRP(ctx, r, w, base, adopted, crashes)
 		adopted = nil
 		if started {
-			c, runningSince = a.monitor(ctx, r, w, base, crashes)
+			c, runningSince = a.monitor(ctx, r, w, base, crashes, memoryMB)
 		}
 		if ctx.Err() != nil {
 			a.finish(r)
@@ -95,16 +100,18 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		}
 		crashes++
 		a.m.crashes.Inc()
-		a.log.Info("instance crashed", "cell", a.cfg.Name, "instance", r.id, "crashes", crashes, "exit", c.code, "reason", c.reason)
-		a.removeContainer(ctx, r.cid)
+		a.log.Info("instance crashed", "cell", a.cfg.Name, "instance", r.id, "crashes", crashes, "exit", c.Code, "cause", c.Cause, "reason", c.Message)
 		// A bump that arrived while the instance ran is not for this crash.
 		select {
 		case <-r.bump:
 		default:
 		}
+		base.LastExit = &c
 		act := base
-		act.State, act.CrashCount, act.ExitStatus, act.Reason = model.StateCrashed, crashes, c.code, c.reason
-		a.rep.set(r.id, act)
+		act.State, act.CrashCount = model.StateCrashed, crashes
+		a.reportCrash(r, act)
+		a.crashEvent(r.id, w.name, c, crashes)
+		a.removeContainer(ctx, r.cid)
 		if crashes <= a.cfg.ImmediateRestarts {
 			continue
 		}
@@ -120,54 +127,69 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 
 // startLRP starts the instance's container, or adopts a running one; it
 // returns false and the failure when no container runs.
-func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.Actual, adopted *Container, crashes int) (crash, bool) {
+func (a *Agent) startLRP(ctx context.Context, r *runner, w lrpWant, base model.Actual, adopted *Container, crashes int) (model.Exit, bool) {
 	if adopted != nil {
 		a.log.Info("adopt container", "cell", a.cfg.Name, "instance", r.id, "container", r.cid)
-		return crash{}, true
+		return model.Exit{}, true
 	}
 	act := base
 	act.State, act.CrashCount = model.StateClaimed, crashes
-	if prev, ok := a.rep.get(r.id); ok && prev.State == model.StateCrashed {
-		act.ExitStatus, act.Reason = prev.ExitStatus, prev.Reason
-	}
 	a.rep.set(r.id, act)
 	t0 := a.clock.Now()
+	if err := a.allocatePorts(r, w.lrp.Spec.Ports); err != nil {
+		return a.startFailure(fmt.Errorf("prepare container: %w", err)), false
+	}
 	spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.lrp.Spec.Process, w.configs)
 	if err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("prepare container: %v", err)}, false
+		return a.startFailure(fmt.Errorf("prepare container: %w", err)), false
 	}
+	spec.Ports = r.ports
+	spec.Logs = a.logSpec(r.id)
 	// A container left by an earlier run of this instance (crashed, or of
 	// an older version) holds the ID.
 	a.removeContainer(ctx, r.cid)
 	if err := a.rt.Start(ctx, spec); err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("start container: %v", err)}, false
+		return a.startFailure(fmt.Errorf("start container: %w", err)), false
 	}
 	a.m.startLatency.Observe(a.clock.Since(t0).Seconds())
-	return crash{}, true
+	a.startEvent(r.id, w.name, base.Restarts)
+	return model.Exit{}, true
 }
 
 // monitor follows a started container until it exits, its health check
 // fails too often, or ctx ends. It reports RUNNING once the container is
-// healthy and returns when that was.
-func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Actual, crashes int) (crash, time.Time) {
+// healthy and returns when that was. HealthySince follows every check: set
+// by a pass after a failure, cleared by a failure.
+func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Actual, crashes int, memoryMB int64) (model.Exit, time.Time) {
 	exits, stopWait := a.waitExit(ctx, r.cid)
 	defer stopWait()
 	act := base
 	act.ContainerID, act.CrashCount = r.cid, crashes
-	hc := w.lrp.Spec.HealthCheck
+	ports, err := a.bindings(ctx, r)
+	if err != nil {
+		if ctx.Err() != nil {
+			return model.Exit{}, time.Time{}
+		}
+		return a.startFailure(fmt.Errorf("container network: %w", err)), time.Time{}
+	}
+	act.Ports = ports
+	if len(ports) > 0 {
+		act.Routes = w.lrp.Spec.Routes
+	}
+	hc := healthCheckOf(&w.lrp.Spec)
 	var runningSince time.Time
 	running := func() {
 		runningSince = a.clock.Now()
-		act.State, act.Reason = model.StateRunning, ""
+		act.State, act.HealthySince = model.StateRunning, runningSince.UTC()
 		a.rep.set(r.id, act)
 	}
 	if hc == nil {
 		running()
 		select {
 		case <-ctx.Done():
-			return crash{}, runningSince
+			return model.Exit{}, runningSince
 		case res := <-exits:
-			return exitCrash(res), runningSince
+			return a.exitOf(res, memoryMB), runningSince
 		}
 	}
 	act.State = model.StateClaimed
@@ -180,38 +202,39 @@ func (a *Agent) monitor(ctx context.Context, r *runner, w lrpWant, base model.Ac
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return crash{}, runningSince
+			return model.Exit{}, runningSince
 		case res := <-exits:
 			t.Stop()
-			return exitCrash(res), runningSince
+			return a.exitOf(res, memoryMB), runningSince
 		case <-t.Chan():
 		}
 		next = interval
-		err := a.check(ctx, r.cid, hc, w.lrp.Spec.Network, timeout)
+		err := a.check(ctx, r.cid, hc, w.lrp.Spec.NetworkMode(), timeout)
 		if ctx.Err() != nil {
-			return crash{}, runningSince
+			return model.Exit{}, runningSince
 		}
 		if err == nil {
 			failures = 0
-			if runningSince.IsZero() {
+			switch {
+			case runningSince.IsZero():
 				running()
+			case act.HealthySince.IsZero():
+				act.HealthySince = a.clock.Now().UTC()
+				a.rep.set(r.id, act)
 			}
 			continue
 		}
 		failures++
+		if !act.HealthySince.IsZero() {
+			act.HealthySince = time.Time{}
+			a.rep.set(r.id, act)
+		}
 		a.log.Debug("health check failed", "cell", a.cfg.Name, "instance", r.id, "failures", failures, "err", err)
 		if failures >= threshold {
-			a.removeContainer(ctx, r.cid)
-			return crash{code: -1, reason: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
+			return model.Exit{Code: -1, Cause: model.ExitHealthCheck, At: a.clock.Now().UTC(),
+				Message: fmt.Sprintf("health check failed %d times: %v", failures, err)}, runningSince
 		}
 	}
-}
-
-func exitCrash(res exitResult) crash {
-	if res.err != nil {
-		return crash{code: -1, reason: fmt.Sprintf("wait for container: %v", res.err)}
-	}
-	return crash{code: res.exit.Code, reason: fmt.Sprintf("exited with status %d", res.exit.Code)}
 }
 
 func checkParams(hc *model.HealthCheck) (interval, timeout time.Duration, threshold int) {
@@ -246,7 +269,10 @@ func (a *Agent) check(ctx context.Context, cid string, hc *model.HealthCheck, ne
 		return nil
 	}
 	if network == model.NetworkNone {
-		return fmt.Errorf("tcp check of port %d: a container with network none has no port to check; use an exec check", hc.TCPPort)
+		return fmt.Errorf("a container with network none has no port to check; use an exec check")
+	}
+	if h := hc.HTTP; h != nil {
+		return a.rt.CheckHTTP(ctx, cid, h.Port, h.CheckPath())
 	}
 	if err := a.rt.CheckPort(ctx, cid, hc.TCPPort); err != nil {
 		return fmt.Errorf("tcp check of port %d: %w", hc.TCPPort, err)
@@ -264,17 +290,32 @@ func (a *Agent) removeContainer(ctx context.Context, cid string) {
 	}
 }
 
-// finish ends a stopped LRP runner: with kill, its container and its
-// actual state go; without, both stay for the next agent.
+// finish ends a stopped LRP runner: with kill, its container, its actual
+// state and (unless a new version replaces it) its output go; without, all
+// stay for the next agent.
 func (a *Agent) finish(r *runner) {
+	defer a.releasePorts(r)
 	if !r.kill.Load() {
 		return
 	}
+	a.drain(r)
 	a.removeContainer(context.Background(), r.cid)
 	a.rep.remove(r.id)
+	reason := ReasonRemoved
+	if p := r.reason.Load(); p != nil && *p != "" {
+		reason = *p
+	}
+	if reason != reasonReplaced {
+		a.removeLogs(r.id)
+	}
+	a.event(model.Event{Type: model.EventInstanceStopped, Workload: workloadOf(r.id), Instance: r.id, Message: fmt.Sprintf("%s stopped: %s", r.id, reason)})
 }
 
 // labels are the container labels of a runner's instance.
 func (a *Agent) labels(r *runner) map[string]string {
-	return map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	l := map[string]string{LabelCell: a.cfg.Name, LabelInstance: r.id, LabelVersion: r.version}
+	if len(r.ports) > 0 {
+		l[LabelPorts] = portsLabel(r.ports)
+	}
+	return l
 }

@@ -37,6 +37,9 @@ type reporter struct {
 	lease   int64
 	notify  chan struct{}
 	flushed chan struct{} // closed and replaced after every flush
+	// seq counts changes; wroteSeq is the seq a flush last wrote through.
+	seq      uint64
+	wroteSeq uint64
 }
 
 func newReporter(cell string, st *store.Client, clock clockwork.Clock, log *slog.Logger, m *metrics, interval, retry time.Duration) *reporter {
@@ -58,7 +61,8 @@ func (r *reporter) poke() {
 
 // set records an instance's state. Since is kept from the previous state
 // when the state itself did not change, so only real changes are written.
-func (r *reporter) set(id string, a model.Actual) {
+// It returns the change's sequence number, for waitWritten.
+func (r *reporter) set(id string, a model.Actual) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if prev, ok := r.cur[id]; ok && prev.State == a.State {
@@ -68,7 +72,9 @@ func (r *reporter) set(id string, a model.Actual) {
 		a.Since = r.clock.Now().UTC()
 	}
 	r.cur[id] = a
+	r.seq++
 	r.poke()
+	return r.seq
 }
 
 // get returns an instance's last state.
@@ -84,6 +90,7 @@ func (r *reporter) remove(id string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.cur, id)
+	r.seq++
 	r.poke()
 }
 
@@ -129,6 +136,24 @@ func (r *reporter) waitFlushed() <-chan struct{} {
 	return r.flushed
 }
 
+// waitWritten returns once the change numbered seq (from set) is in
+// etcd, or ctx's error.
+func (r *reporter) waitWritten(ctx context.Context, seq uint64) error {
+	for {
+		r.mu.Lock()
+		done, ch := r.wroteSeq >= seq, r.flushed
+		r.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // run writes changes until ctx ends.
 func (r *reporter) run(ctx context.Context) error {
 	for {
@@ -159,6 +184,7 @@ func (r *reporter) flush(ctx context.Context) error {
 		r.mu.Unlock()
 		return nil // no session: setLease pokes again
 	}
+	seq := r.seq
 	var ops []store.Op
 	pending := map[string][]byte{}
 	counts := map[string]int{}
@@ -226,6 +252,7 @@ func (r *reporter) flush(ctx context.Context) error {
 	if newReport {
 		r.report = repv
 	}
+	r.wroteSeq = seq
 	close(r.flushed)
 	r.flushed = make(chan struct{})
 	return nil

@@ -3,7 +3,10 @@ package cell
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"time"
+
+	"github.com/cellsync/cellsync/cell/logs"
 )
 
 // Labels the agent puts on every container it creates, so that a restarted
@@ -13,8 +16,9 @@ const (
 	LabelCell = "cellsync.io/cell"
 	// LabelInstance is the container's model.InstanceID.
 	LabelInstance = "cellsync.io/instance"
-	// LabelVersion identifies the exact spec the container runs: the object
-	// body hash plus the hashes of the Configs it references.
+	// LabelVersion is the instance's version (model.InstanceVersion: the
+	// body hash and the hashes of the Configs it mounts); a restarted agent
+	// adopts a container only when it matches.
 	LabelVersion = "cellsync.io/version"
 )
 
@@ -50,11 +54,23 @@ type ContainerSpec struct {
 	MemoryBytes int64
 	// Mounts are bind mounts, typically materialised Configs.
 	Mounts []Mount
-	// Network is model.NetworkHost (also when empty) or model.NetworkNone.
+	// Network is model.NetworkBridge (also when empty), model.NetworkHost
+	// or model.NetworkNone.
 	Network string
-	// Output asks the runtime to keep the container's stdout and stderr so
-	// that Wait can return their tail (Tasks); otherwise output is discarded.
-	Output bool
+	// Ports are mapped from the cell's host ports to the container's
+	// (bridge networking).
+	Ports []PortMapping
+	// Logs says where the runtime captures the container's stdout and
+	// stderr (package cell/logs); with no Dir they are discarded.
+	Logs logs.Spec
+}
+
+// PortMapping maps a host port of the cell to a container port.
+type PortMapping struct {
+	// Name is the LRP's name for the port.
+	Name          string
+	ContainerPort int
+	HostPort      int
 }
 
 // Container is a container the runtime knows, as List returns it.
@@ -71,9 +87,9 @@ type Container struct {
 type Exit struct {
 	// Code is the exit status; 128+n for a process killed by signal n.
 	Code int
-	// Output is the tail of stdout and stderr, at most model.MaxTaskResult
-	// bytes, when the container was started with Output.
-	Output []byte
+	// OOMKilled is true when the kernel killed the process at its memory
+	// limit.
+	OOMKilled bool
 	// At is when the process exited.
 	At time.Time
 }
@@ -103,7 +119,20 @@ type Runtime interface {
 	// CheckPort reports whether something accepts TCP connections on port in
 	// the container's network; nil means it does.
 	CheckPort(ctx context.Context, id string, port int) error
+	// CheckHTTP reports whether GET path on port in the container's network
+	// answers with a 2xx or 3xx status; nil means it does.
+	CheckHTTP(ctx context.Context, id string, port int, path string) error
+	// Address returns the container's IP address as the cell's machine
+	// reaches it: its own for bridge networking, 127.0.0.1 for host. It
+	// fails for network none and for an unknown container.
+	Address(ctx context.Context, id string) (netip.Addr, error)
 	// List returns every container the runtime holds, with its labels; the
 	// agent keeps those labelled with its cell.
 	List(ctx context.Context) ([]Container, error)
+	// ReadFile returns the first limit bytes of a file in the filesystem of
+	// a container whose process has exited and which is not yet stopped (a
+	// Task's result file). path is absolute inside the container and is
+	// resolved there: it cannot name a file outside. It returns an error
+	// wrapping fs.ErrNotExist for a missing file.
+	ReadFile(ctx context.Context, id, path string, limit int) ([]byte, error)
 }

@@ -3,7 +3,10 @@ package cell
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
+	"github.com/cellsync/cellsync/cell/logs"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
@@ -40,6 +43,7 @@ func (a *Agent) runTask(ctx context.Context, r *runner, w taskWant, adopted *Con
 		case model.TaskPending:
 			claimed := rec
 			claimed.State, claimed.Updated = model.TaskRunning, a.clock.Now().UTC()
+			claimed.Started = claimed.Updated
 			won, cur, err := a.cas(ctx, key, kv.ModRevision, claimed)
 			if err != nil {
 				a.log.Warn("claim task", "cell", a.cfg.Name, "task", w.name, "err", err)
@@ -66,11 +70,12 @@ func (a *Agent) runTask(ctx context.Context, r *runner, w taskWant, adopted *Con
 				continue
 			}
 			a.log.Info("task claimed", "cell", a.cfg.Name, "task", w.name)
+			a.event(model.Event{Type: model.EventTaskRunning, Workload: r.id, Instance: r.id, Commit: rec.Commit, Message: fmt.Sprintf("task %s running", w.name)})
 			a.execTask(ctx, r, w, claimed, cur.ModRevision, nil)
 			return
 		case model.TaskRunning:
 			if adopted == nil {
-				a.complete(ctx, w.name, rec, kv.ModRevision, Exit{Code: -1}, ReasonLost)
+				a.complete(ctx, w.name, rec, kv.ModRevision, outcome{code: -1, reason: ReasonLost})
 				a.idle(ctx, r, nil)
 				return
 			}
@@ -83,21 +88,22 @@ func (a *Agent) runTask(ctx context.Context, r *runner, w taskWant, adopted *Con
 	}
 }
 
-// execTask starts (or adopts) a claimed Task's container, waits for it and
-// records the outcome.
+// execTask starts (or adopts) a claimed Task's container, waits for it (at
+// most its timeoutSeconds, counted from the claim) and records the outcome.
 func (a *Agent) execTask(ctx context.Context, r *runner, w taskWant, rec model.TaskRecord, modRev int64, adopted *Container) {
 	a.rep.taskDelta(1)
 	defer a.rep.taskDelta(-1)
+	spec := w.task.Spec
 	if adopted == nil {
 		t0 := a.clock.Now()
-		spec, err := a.files.containerSpec(r.cid, a.labels(r), &w.task.Spec.Process, w.configs)
+		cs, err := a.files.containerSpec(r.cid, a.labels(r), &spec.Process, w.configs)
 		if err == nil {
-			spec.Output = true
+			cs.Logs = a.logSpec(r.id)
 			a.removeContainer(ctx, r.cid)
-			err = a.rt.Start(ctx, spec)
+			err = a.rt.Start(ctx, cs)
 		}
 		if err != nil {
-			a.complete(ctx, w.name, rec, modRev, Exit{Code: -1}, fmt.Sprintf("start container: %v", err))
+			a.complete(ctx, w.name, rec, modRev, outcome{code: -1, reason: fmt.Sprintf("start container: %v", err)})
 			a.idle(ctx, r, nil)
 			return
 		}
@@ -105,16 +111,27 @@ func (a *Agent) execTask(ctx context.Context, r *runner, w taskWant, rec model.T
 	} else {
 		a.log.Info("adopt task container", "cell", a.cfg.Name, "task", w.name, "container", r.cid)
 	}
+	var timeout <-chan time.Time
+	if spec.TimeoutSeconds > 0 {
+		limit := time.Duration(spec.TimeoutSeconds) * time.Second
+		if !rec.Started.IsZero() {
+			limit -= a.clock.Since(rec.Started) // adopted: it has run already
+		}
+		t := a.clock.NewTimer(max(0, limit))
+		defer t.Stop()
+		timeout = t.Chan()
+	}
 	exits, stopWait := a.waitExit(ctx, r.cid)
 	select {
 	case res := <-exits:
 		stopWait()
-		if res.err != nil {
-			a.complete(ctx, w.name, rec, modRev, Exit{Code: -1}, fmt.Sprintf("wait for container: %v", res.err))
-		} else {
-			a.complete(ctx, w.name, rec, modRev, res.exit, "")
-		}
+		a.complete(ctx, w.name, rec, modRev, a.taskOutcome(ctx, r, spec, res))
+		a.idle(ctx, r, nil)
+	case <-timeout:
+		stopWait()
 		a.removeContainer(ctx, r.cid)
+		a.complete(ctx, w.name, rec, modRev, outcome{code: -1, reason: fmt.Sprintf("timed out: still running after timeoutSeconds %d; killed", spec.TimeoutSeconds),
+			result: a.outputTail(r.id)})
 		a.idle(ctx, r, nil)
 	case <-ctx.Done():
 		stopWait()
@@ -126,26 +143,75 @@ func (a *Agent) execTask(ctx context.Context, r *runner, w taskWant, rec model.T
 		if p := r.reason.Load(); p != nil && *p != "" {
 			reason = *p
 		}
-		a.complete(ctx, w.name, rec, modRev, Exit{Code: -1}, reason)
+		a.complete(ctx, w.name, rec, modRev, outcome{code: -1, reason: reason, result: a.outputTail(r.id)})
 	}
+}
+
+// outcome is how a Task ended, as its record says it.
+type outcome struct {
+	code int
+	// reason says why it failed when the exit code alone does not.
+	reason string
+	result []byte
+}
+
+// taskOutcome reads a finished Task's result, removes its container (which
+// completes its output on disk) and says how it ended. The result is the
+// first bytes of spec.ResultFile, read before the container goes, or the
+// tail of the output.
+func (a *Agent) taskOutcome(ctx context.Context, r *runner, spec model.TaskSpec, res exitResult) outcome {
+	if res.err != nil {
+		a.removeContainer(ctx, r.cid)
+		return outcome{code: -1, reason: fmt.Sprintf("wait for container: %v", res.err), result: a.outputTail(r.id)}
+	}
+	o := outcome{code: res.exit.Code}
+	if spec.ResultFile != "" {
+		b, err := a.rt.ReadFile(ctx, r.cid, spec.ResultFile, model.MaxTaskResult)
+		if err != nil {
+			o.reason = fmt.Sprintf("result file %s: %v", spec.ResultFile, err)
+		}
+		o.result = b
+	}
+	a.removeContainer(ctx, r.cid)
+	if spec.ResultFile == "" {
+		o.result = a.outputTail(r.id)
+	}
+	if res.exit.OOMKilled {
+		o.reason = fmt.Sprintf("OOM-killed at its %d MiB memory limit (exit status %d)", spec.Needs().MemoryMB, res.exit.Code)
+	}
+	return o
+}
+
+// outputTail returns the last model.MaxTaskResult bytes of an instance's
+// output, or nil.
+func (a *Agent) outputTail(id string) []byte {
+	dir := a.logSpec(id).Dir
+	if dir == "" {
+		return nil
+	}
+	b, err := logs.Tail(dir, model.MaxTaskResult)
+	if err != nil {
+		a.log.Warn("read task output", "cell", a.cfg.Name, "instance", id, "err", err)
+	}
+	return b
 }
 
 // complete records a Task's outcome, once: the write is a compare-and-swap
 // on the RUNNING record this agent holds.
-func (a *Agent) complete(ctx context.Context, name string, rec model.TaskRecord, modRev int64, e Exit, reason string) {
+func (a *Agent) complete(ctx context.Context, name string, rec model.TaskRecord, modRev int64, o outcome) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.cfg.StopTimeout)
 	defer cancel()
-	rec.State, rec.ExitCode, rec.Updated = model.TaskCompleted, e.Code, a.clock.Now().UTC()
-	rec.Failed = reason != "" || e.Code != 0
-	rec.Reason = reason
-	if reason == "" && e.Code != 0 {
-		rec.Reason = fmt.Sprintf("exited with status %d", e.Code)
+	rec.State, rec.ExitCode, rec.Updated = model.TaskCompleted, o.code, a.clock.Now().UTC()
+	rec.Failed = o.reason != "" || o.code != 0
+	rec.Reason = o.reason
+	if o.reason == "" && o.code != 0 {
+		rec.Reason = fmt.Sprintf("exited with status %d", o.code)
 	}
-	out := e.Output
+	out := o.result
 	if len(out) > model.MaxTaskResult {
 		out = out[len(out)-model.MaxTaskResult:]
 	}
-	rec.Result = string(out)
+	rec.Result = strings.ToValidUTF8(string(out), "\uFFFD")
 	for {
 		won, cur, err := a.cas(ctx, store.TaskKey(name), modRev, rec)
 		if err == nil && !won {
@@ -153,7 +219,15 @@ func (a *Agent) complete(ctx context.Context, name string, rec model.TaskRecord,
 			return
 		}
 		if err == nil {
-			a.log.Info("task completed", "cell", a.cfg.Name, "task", name, "exit", e.Code, "failed", rec.Failed, "reason", rec.Reason)
+			a.log.Info("task completed", "cell", a.cfg.Name, "task", name, "exit", o.code, "failed", rec.Failed, "reason", rec.Reason)
+			id := model.InstanceID(model.KindTask, name, 0)
+			if rec.Failed {
+				a.event(model.Event{Type: model.EventTaskFailed, Severity: model.SeverityWarning, Workload: id, Instance: id, Commit: rec.Commit,
+					Message: fmt.Sprintf("task %s failed: %s", name, rec.Reason)})
+			} else {
+				a.event(model.Event{Type: model.EventTaskCompleted, Workload: id, Instance: id, Commit: rec.Commit,
+					Message: fmt.Sprintf("task %s completed in %s", name, rec.Updated.Sub(rec.Started).Round(time.Millisecond))})
+			}
 			return
 		}
 		a.log.Warn("record task outcome", "cell", a.cfg.Name, "task", name, "err", err)

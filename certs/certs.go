@@ -19,8 +19,12 @@ import (
 type Options struct {
 	// Clients are the client identities, each a certificate's common name.
 	Clients []string
-	// Hosts are extra DNS names or IP addresses of the etcd server.
+	// Hosts are extra DNS names or IP addresses of the etcd server, and of
+	// the Serving identities.
 	Hosts []string
+	// Serving names client identities whose certificate also serves TLS,
+	// for the same host names as etcd's (a cell serves its logs with it).
+	Serving []string
 	// Validity defaults to one year.
 	Validity time.Duration
 }
@@ -75,6 +79,10 @@ func Generate(dir string, opts Options) (*Files, error) {
 	if err := writePEM(files.CA, "CERTIFICATE", caDER, 0o644); err != nil {
 		return nil, err
 	}
+	serving := map[string]bool{}
+	for _, c := range opts.Serving {
+		serving[c] = true
+	}
 	issue := func(name string, server bool) (Pair, error) {
 		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
@@ -120,7 +128,7 @@ func Generate(dir string, opts Options) (*Files, error) {
 		if c == "" || c == "etcd" || c == "ca" || filepath.Base(c) != c {
 			return nil, fmt.Errorf("certs: client name %q: use a plain name other than etcd and ca", c)
 		}
-		if files.Clients[c], err = issue(c, false); err != nil {
+		if files.Clients[c], err = issue(c, serving[c]); err != nil {
 			return nil, err
 		}
 	}

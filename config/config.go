@@ -83,8 +83,11 @@ type GitAuth struct {
 
 // Etcd says which etcd the hub uses.
 type Etcd struct {
-	// Endpoints are the etcd client URLs (http://host:port or host:port).
-	// Default empty: the hub starts an embedded etcd in DataDir.
+	// Endpoints are the etcd client URLs (http://host:port, https://...,
+	// host:port or unix:///path). Default empty: the hub starts an embedded
+	// etcd in DataDir. Without serverCertFile that etcd serves only a unix
+	// socket, DataDir/etcd/client.sock, to processes of the hub's user on
+	// this machine (development); with it, mutual TLS on Listen.
 	Endpoints []string `yaml:"endpoints"`
 	// DialTimeout bounds connecting to etcd. A Go duration. Default 5s.
 	DialTimeout time.Duration `yaml:"dialTimeout"`
@@ -98,14 +101,22 @@ type Etcd struct {
 	// require client certificates signed by CAFile. Only without endpoints.
 	ServerCertFile string `yaml:"serverCertFile"`
 	ServerKeyFile  string `yaml:"serverKeyFile"`
+	// Listen is where the embedded etcd serves its clients with TLS:
+	// host:port, e.g. ":2379" for cells on other machines. Only with
+	// serverCertFile. Default "": 127.0.0.1 on a free port.
+	Listen string `yaml:"listen"`
 }
 
 // Listen holds listen addresses, host:port as for net.Listen; an empty
 // address disables that listener.
 type Listen struct {
-	// Metrics serves /metrics and /status. Default ":9090".
+	// Metrics serves /metrics and /status. Default "127.0.0.1:9090":
+	// this machine only; set ":9090" (or an interface's address) to let
+	// other machines read them.
 	Metrics string `yaml:"metrics"`
-	// Webhook receives Git push webhooks. Default ":9091".
+	// Webhook receives Git push webhooks, signed (Git.WebhookSecretFile);
+	// it is opened only with a secret. Default ":9091": every interface,
+	// as the Git server calls it from elsewhere.
 	Webhook string `yaml:"webhook"`
 }
 
@@ -124,7 +135,7 @@ func Default() Hub {
 		Workers:        DefaultWorkers(),
 		ResyncInterval: 10 * time.Minute,
 		CellLeaseTTL:   10 * time.Second,
-		Listen:         Listen{Metrics: ":9090", Webhook: ":9091"},
+		Listen:         Listen{Metrics: "127.0.0.1:9090", Webhook: ":9091"},
 	}
 }
 

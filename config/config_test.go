@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -203,6 +204,18 @@ func TestValidate(t *testing.T) {
 		{name: "etcd endpoints", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"https://e:2379", "e2:2379", "[::1]:2379"} }},
 		{name: "etcd endpoint without port", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"ok:1", "e"} }, wantField: "etcd.endpoints[1]"},
 		{name: "etcd endpoint bad scheme", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix://e:1"} }, wantField: "etcd.endpoints[0]"},
+		{name: "etcd unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix:///var/lib/cellsync/etcd/client.sock"} }},
+		{name: "etcd relative unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix://etcd.sock"} }, wantField: "etcd.endpoints[0]"},
+		{name: "embedded etcd listening with TLS", edit: func(h *Hub) {
+			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: ":2379"}
+		}},
+		{name: "embedded etcd listening on a host name", edit: func(h *Hub) {
+			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "hub.example:2379"}
+		}, wantField: "etcd.listen"},
+		{name: "embedded etcd listening without TLS", edit: func(h *Hub) { h.Etcd.Listen = ":2379" }, wantField: "etcd.listen"},
+		{name: "embedded etcd bad listen", edit: func(h *Hub) {
+			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "2379"}
+		}, wantField: "etcd.listen"},
 		{name: "zero dial timeout", edit: func(h *Hub) { h.Etcd.DialTimeout = 0 }, wantField: "etcd.dialTimeout"},
 		{name: "workers at max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers }},
 		{name: "workers above max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers + 1 }, wantField: "workers.apply"},
@@ -213,6 +226,7 @@ func TestValidate(t *testing.T) {
 		{name: "bad listen", edit: func(h *Hub) { h.Listen.Metrics = "9090" }, wantField: "listen.metrics"},
 		{name: "bad port", edit: func(h *Hub) { h.Listen.Webhook = ":99999" }, wantField: "listen.webhook"},
 		{name: "same listen twice", edit: func(h *Hub) { h.Listen.Webhook = h.Listen.Metrics }, wantField: "listen.webhook"},
+		{name: "free ports on one host", edit: func(h *Hub) { h.Listen = Listen{Metrics: "127.0.0.1:0", Webhook: "127.0.0.1:0"} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -364,4 +378,16 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed %v:\n%s", c, out)
 		}
 	})
+}
+
+// TestStatusAndMetricsLoopbackByDefault: /status and /metrics are served to
+// this machine only unless the file says otherwise (issue 15.8).
+func TestStatusAndMetricsLoopbackByDefault(t *testing.T) {
+	host, _, err := net.SplitHostPort(Default().Listen.Metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		t.Errorf("default listen.metrics %q is not a loopback address", Default().Listen.Metrics)
+	}
 }

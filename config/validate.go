@@ -109,6 +109,15 @@ func (h *Hub) Validate() error {
 			v.fail("etcd.serverCertFile", "needs caFile, certFile and keyFile: the embedded etcd requires client certificates")
 		}
 	}
+	if e.Listen != "" {
+		if host, _, err := net.SplitHostPort(e.Listen); err == nil && host != "" && net.ParseIP(host) == nil {
+			v.fail("etcd.listen", "%q: etcd listens on an IP address, not a host name", e.Listen)
+		}
+		v.listen("etcd.listen", e.Listen)
+		if e.ServerCertFile == "" {
+			v.fail("etcd.listen", "needs serverCertFile: without TLS the embedded etcd serves only a unix socket in dataDir")
+		}
+	}
 
 	v.workers("workers.fanout", h.Workers.Fanout)
 	v.workers("workers.apply", h.Workers.Apply)
@@ -124,7 +133,7 @@ func (h *Hub) Validate() error {
 
 	v.listen("listen.metrics", h.Listen.Metrics)
 	v.listen("listen.webhook", h.Listen.Webhook)
-	if h.Listen.Metrics != "" && h.Listen.Metrics == h.Listen.Webhook {
+	if _, port, _ := net.SplitHostPort(h.Listen.Metrics); h.Listen.Metrics != "" && h.Listen.Metrics == h.Listen.Webhook && port != "0" {
 		v.fail("listen.webhook", "uses the same address as listen.metrics (%s)", h.Listen.Metrics)
 	}
 	return errors.Join(v.errs...)
@@ -191,8 +200,11 @@ func (v *validator) endpoint(field, raw string) {
 	hostport := raw
 	if strings.Contains(raw, "://") {
 		u, err := url.Parse(raw)
+		if err == nil && (u.Scheme == "unix" || u.Scheme == "unixs") && u.Host == "" && path.IsAbs(u.Path) {
+			return
+		}
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			v.fail(field, "%q must be http://host:port, https://host:port or host:port", raw)
+			v.fail(field, "%q must be http://host:port, https://host:port, host:port or unix:///path", raw)
 			return
 		}
 		hostport = u.Host

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path"
 	"sort"
 	"strings"
@@ -12,22 +13,36 @@ import (
 	"github.com/cellsync/cellsync/model"
 )
 
-// DefaultMaxFileSize is the largest workload file read when Options leaves
-// MaxFileSize zero: 1 MiB holds thousands of workloads.
-const DefaultMaxFileSize = 1 << 20
+// MaxFileSize is the largest workload file read, and the default of
+// Options.MaxFileSize. 256 KiB holds about a thousand workloads; within it,
+// with model's limits on documents, nodes and aliases, any file parses in at
+// most 1 s of CPU and 64 MB (docs/performance.md), so a hostile commit
+// cannot exhaust the hub.
+const MaxFileSize = 256 << 10
 
 // maxLinkHops bounds symlink chains, so a loop is an error and not a hang.
 const maxLinkHops = 8
 
 // Options tune a load. The zero value is ready to use.
 type Options struct {
-	// MaxFileSize is the largest file read, in bytes; default 1 MiB.
+	// MaxFileSize is the largest file read, in bytes: at most MaxFileSize,
+	// which is also the default (0).
 	MaxFileSize int64
 }
 
+// Validate rejects a MaxFileSize over MaxFileSize or negative.
+func (o Options) Validate() error {
+	if o.MaxFileSize < 0 || o.MaxFileSize > MaxFileSize {
+		return fmt.Errorf("%d bytes: must be between 1 and %d", o.MaxFileSize, MaxFileSize)
+	}
+	return nil
+}
+
+// maxSize is the size limit in effect; an invalid MaxFileSize counts as
+// MaxFileSize, so the bound holds whatever the caller passed.
 func (o Options) maxSize() int64 {
-	if o.MaxFileSize <= 0 {
-		return DefaultMaxFileSize
+	if o.MaxFileSize <= 0 || o.MaxFileSize > MaxFileSize {
+		return MaxFileSize
 	}
 	return o.MaxFileSize
 }
@@ -67,6 +82,18 @@ func (r *Result) Errors() []error {
 	errs = append(errs, model.Check(r.Objects())...)
 	model.SortErrors(errs)
 	return errs
+}
+
+// LoadDir reads the workload tree in the directory dir, through an os.Root:
+// on top of the tree rules, the kernel then refuses to open anything outside
+// dir, whatever the symlinks and whatever changes while it reads.
+func LoadDir(dir string, opts Options) (*Result, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open workload directory: %w", err)
+	}
+	defer root.Close()
+	return Load(root.FS(), opts), nil
 }
 
 // Load reads every workload file under fsys's root.
@@ -170,8 +197,12 @@ func ReadFile(fsys fs.FS, p string, opts Options) File {
 }
 
 // resolve follows p's symlinks inside fsys and returns the final path; a
-// target outside the tree, or a chain too long, is an error.
+// target outside the tree, a path through a symlinked directory, or a chain
+// too long, is an error.
 func resolve(fsys fs.FS, p string) (string, error) {
+	if dir, err := symlinkedDir(fsys, p); err != nil || dir != "" {
+		return "", dirError("path goes through", dir, err)
+	}
 	for hop := 0; ; hop++ {
 		info, err := fs.Lstat(fsys, p)
 		if err != nil { // without fs.ReadLinkFS, Lstat is Stat: no symlinks seen
@@ -191,8 +222,39 @@ func resolve(fsys fs.FS, p string) (string, error) {
 		if path.IsAbs(link) || next == ".." || strings.HasPrefix(next, "../") {
 			return "", fmt.Errorf("symlink to %q leaves the repository", link)
 		}
+		if dir, err := symlinkedDir(fsys, next); err != nil || dir != "" {
+			return "", dirError(fmt.Sprintf("symlink to %q goes through", link), dir, err)
+		}
 		p = next
 	}
+}
+
+// symlinkedDir returns the first directory on p's path that is a symlink, or
+// "". A symlinked directory is not followed, as in a Git tree, so that no
+// link leads the loader out of the tree through a directory it did not list.
+func symlinkedDir(fsys fs.FS, p string) (string, error) {
+	var dirs []string
+	for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
+		dirs = append(dirs, dir)
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		info, err := fs.Lstat(fsys, dirs[i])
+		if err != nil {
+			return dirs[i], err
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			return dirs[i], nil
+		}
+	}
+	return "", nil
+}
+
+// dirError describes what symlinkedDir found.
+func dirError(what, dir string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s %s: cannot stat: %v", what, dir, unwrapPath(err))
+	}
+	return fmt.Errorf("%s %s, a symlinked directory; symlinked directories are not followed", what, dir)
 }
 
 // unwrapPath drops the *fs.PathError wrapper, whose path repeats the file name

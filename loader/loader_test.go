@@ -111,3 +111,69 @@ func TestRepoExampleIsValid(t *testing.T) {
 		t.Errorf("repo-example lacks the promised workloads: %v", kinds)
 	}
 }
+
+// TestSymlinkedDirectoriesNotFollowed: as in a Git tree, no path through a
+// symlinked directory is read, so a link cannot lead out of the tree through
+// one (issue 15.7). Both through os.DirFS (the tree rules) and LoadDir (an
+// os.Root as well).
+func TestSymlinkedDirectoriesNotFollowed(t *testing.T) {
+	root := t.TempDir()
+	outside := t.TempDir()
+	write(t, outside, "secret.yaml", strings.Replace(cfg, "%s", "outside", 1))
+	write(t, root, "nested/b.yaml", strings.Replace(cfg, "%s", "b", 1))
+	for link, target := range map[string]string{
+		"out":          outside,                        // absolute, to a directory outside
+		"up":           "../" + filepath.Base(outside), // relative, to a directory outside (siblings in TempDir's parent)
+		"in":           "nested",                       // to a directory inside
+		"abs.yaml":     "out/secret.yaml",
+		"rel.yaml":     "up/secret.yaml",
+		"inside.yaml":  "in/b.yaml",
+		"nested/x.yml": "../out/secret.yaml",
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "rel.yaml")); err != nil {
+		t.Skipf("the relative link does not reach outside on this machine: %v", err)
+	}
+	load := map[string]func() *loader.Result{
+		"DirFS": func() *loader.Result { return loader.Load(os.DirFS(root), loader.Options{}) },
+		"LoadDir": func() *loader.Result {
+			res, err := loader.LoadDir(root, loader.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		},
+	}
+	for name, load := range load {
+		t.Run(name, func(t *testing.T) {
+			res := load()
+			var names []string
+			for _, o := range res.Objects() {
+				names = append(names, o.Head().Metadata.Name)
+			}
+			if got := strings.Join(names, ","); got != "b" {
+				t.Errorf("objects = %s, want only b: nothing through a symlinked directory", got)
+			}
+			all := ""
+			for _, err := range res.Errors() {
+				all += err.Error() + "\n"
+			}
+			for _, want := range []string{
+				`abs.yaml: symlink to "out/secret.yaml" goes through out, a symlinked directory; symlinked directories are not followed`,
+				`rel.yaml: symlink to "up/secret.yaml" goes through up, a symlinked directory`,
+				`inside.yaml: symlink to "in/b.yaml" goes through in, a symlinked directory`,
+				`nested/x.yml: symlink to "../out/secret.yaml" goes through out, a symlinked directory`,
+			} {
+				if !strings.Contains(all, want) {
+					t.Errorf("errors lack %q; got:\n%s", want, all)
+				}
+			}
+		})
+	}
+	if _, err := loader.LoadDir(filepath.Join(root, "nested/b.yaml"), loader.Options{}); err == nil {
+		t.Error("LoadDir of a file succeeded")
+	}
+}

@@ -26,7 +26,16 @@ type Cell struct {
 	Version  string            `json:"version,omitempty"`
 	// State is CellReady or CellEvacuating; empty means ready.
 	State string `json:"state,omitempty"`
+	// LogsURL is where the cell serves its containers' output
+	// ("https://host:port", mutual TLS; or "http://127.0.0.1:port"); empty
+	// when it serves none.
+	LogsURL string `json:"logsURL,omitempty"`
 }
+
+// CheckCellName returns an error unless name is a valid cell name: a DNS
+// label, at most 63 characters. Identities, certificate files and etcd key
+// prefixes are made from cell names, so every command taking one checks it.
+func CheckCellName(name string) error { return checkName(name) }
 
 // Validate checks a cell record, as a cell agent builds it from flags.
 func (c *Cell) Validate() error {

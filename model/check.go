@@ -59,6 +59,7 @@ func Check(objs []Object) []error {
 			}
 		}
 	}
+	errs = append(errs, checkRoutes(objs)...)
 	SortErrors(errs)
 	return errs
 }

@@ -1,6 +1,9 @@
 // Package model holds cellsync's domain types: the workload kinds operators
-// commit to Git (LRP, Task, Config, SelectorSyncSet), the Cell record a cell
-// registers, and the rules that make a workload valid.
+// commit to Git (LRP, Task, Config, SelectorSyncSet) with their rollout
+// fields (an LRP's Update, a set's SetRollout, AnnotationPaused), the Cell
+// record a cell registers, the records hub and cells exchange (Assignment,
+// Actual, with an instance's version: InstanceVersion), and the rules that
+// make a workload valid.
 //
 // The package does no I/O. Parsing takes bytes and a file name, so the same
 // code serves a directory on disk (package loader) and a Git tree (package

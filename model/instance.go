@@ -38,6 +38,13 @@ type Item struct {
 	Spec string `json:"spec"`
 	// Indexes are the LRP instance indexes this cell runs (LRPs only).
 	Indexes []int32 `json:"indexes,omitempty"`
+	// Configs, when not nil, pins the Config bodies the indexes mount, one
+	// per configs reference of the LRP body, in the body's order; their
+	// version is then InstanceVersion(Spec, Configs). During a rollout an
+	// assignment names one LRP in several items, one per version, each
+	// with its own Spec, Configs and Indexes. When nil, the instances mount
+	// the cell's Config items of those names.
+	Configs []MountedConfig `json:"configs,omitempty"`
 }
 
 // SpecHash returns the content address of an encoded object body.
@@ -46,9 +53,12 @@ func SpecHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// EncodeObject returns the canonical body of an object and its hash.
+// EncodeObject returns the canonical body of an object and its hash. The
+// body leaves out what only paces a rollout (an LRP's spec.update, the
+// pause annotation), so tuning or pausing a rollout changes no body and
+// restarts nothing.
 func EncodeObject(o Object) (body []byte, hash string, err error) {
-	body, err = json.Marshal(o)
+	body, err = json.Marshal(withoutRolloutFields(o))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
 	}
@@ -98,13 +108,80 @@ type Actual struct {
 	Index int32  `json:"index"`
 	State string `json:"state"`
 	// Spec is the body hash the instance runs.
-	Spec        string `json:"spec"`
+	Spec string `json:"spec"`
+	// Version is what the instance runs: InstanceVersion of its body and
+	// the Configs it mounts.
+	Version string `json:"version,omitempty"`
+	// Commit is the Git commit of the assignment that carries Spec.
+	Commit      string `json:"commit,omitempty"`
 	ContainerID string `json:"containerID,omitempty"`
 	// CrashCount counts crashes since the instance last ran for 5 minutes.
-	CrashCount int       `json:"crashCount,omitempty"`
-	ExitStatus int       `json:"exitStatus,omitempty"`
-	Reason     string    `json:"reason,omitempty"`
-	Since      time.Time `json:"since"`
+	CrashCount int `json:"crashCount,omitempty"`
+	// Restarts counts the runs of this version after its first, on this
+	// agent; unlike CrashCount it is never reset.
+	Restarts int `json:"restarts,omitempty"`
+	// HealthySince is when the instance last became healthy — RUNNING with
+	// its health check passing, or RUNNING when it has no check — and zero
+	// while it is not: a failed check clears it before the instance is
+	// killed, so the hub can require minHealthySeconds of continuous health.
+	HealthySince time.Time `json:"healthySince,omitzero"`
+	// LastExit is how the instance's previous run ended, nil before the
+	// first end: for a CRASHED instance, why it crashed.
+	LastExit *Exit     `json:"lastExit,omitempty"`
+	Since    time.Time `json:"since"`
+	// Ports say where the instance's named ports are reachable.
+	Ports []PortBinding `json:"ports,omitempty"`
+	// Routes are the LRP's routes, copied here so that a router needs
+	// nothing but actual state.
+	Routes []Route `json:"routes,omitempty"`
+	// Draining marks a RUNNING instance that its cell is about to stop:
+	// routers stop sending it requests, and the cell waits its drain
+	// period before the SIGTERM.
+	Draining bool `json:"draining,omitempty"`
+}
+
+// Causes of an Exit.
+const (
+	// ExitExited: the process ended by itself (or by a signal from inside).
+	ExitExited = "exited"
+	// ExitOOMKilled: the kernel killed the process at its memory limit.
+	ExitOOMKilled = "oom-killed"
+	// ExitHealthCheck: the health check failed FailureThreshold times in a
+	// row and the cell killed the instance.
+	ExitHealthCheck = "health-check"
+	// ExitImageNotFound: the image is neither on the cell nor pullable.
+	ExitImageNotFound = "image-not-found"
+	// ExitStartFailed: the container could not be created or started (a
+	// Config that is not on the cell, ...).
+	ExitStartFailed = "start-failed"
+	// ExitKilled: the agent stopped it because the hub said so (removed,
+	// replaced by a new version, the cell evacuated).
+	ExitKilled = "killed"
+	// ExitTimeout: a Task ran past its timeoutSeconds and was killed.
+	ExitTimeout = "timeout"
+	// ExitLost: the process's status could not be read.
+	ExitLost = "lost"
+)
+
+// Exit is how one run of an instance or a Task ended.
+type Exit struct {
+	// Code is the exit status, 128+n for a process killed by signal n, or
+	// -1 when there is none (the process never ran, or its status is lost).
+	Code int `json:"code"`
+	// Cause is one of the Exit* constants.
+	Cause string `json:"cause"`
+	// Message says it for people: "exited with status 3", "OOM-killed at
+	// its 32 MiB memory limit", "health check failed 3 times: ...".
+	Message string `json:"message"`
+	// LimitMB is the memory limit an OOM-killed process hit, in MiB.
+	LimitMB int64     `json:"limitMB,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// StartFailed reports whether the run never started: the container could
+// not be created or started, or its image is not there.
+func (e *Exit) StartFailed() bool {
+	return e != nil && (e.Cause == ExitStartFailed || e.Cause == ExitImageNotFound)
 }
 
 // CellReport is a cell agent's summary of itself, at actual/<cell>/agent.
@@ -127,7 +204,8 @@ const (
 	TaskResolved  = "RESOLVED"
 )
 
-// MaxTaskResult bounds the output a Task records.
+// MaxTaskResult bounds the result a Task records: the first bytes of its
+// result file, or the last bytes of its output.
 const MaxTaskResult = 4 << 10
 
 // TaskRecord is a Task's lifecycle at tasks/<name>. Every transition is a
@@ -140,7 +218,10 @@ type TaskRecord struct {
 	Cell   string `json:"cell"`
 	Spec   string `json:"spec"`
 	Commit string `json:"commit,omitempty"`
-	// Failed, ExitCode, Reason and Result are set when COMPLETED.
+	// Started is when the cell claimed the Task (RUNNING).
+	Started time.Time `json:"started,omitzero"`
+	// Failed, ExitCode, Reason and Result are set when COMPLETED; Reason
+	// names an OOM kill, a timeout or an unreadable result file.
 	Failed   bool      `json:"failed,omitempty"`
 	ExitCode int       `json:"exitCode,omitempty"`
 	Reason   string    `json:"reason,omitempty"`

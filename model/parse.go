@@ -13,19 +13,44 @@ import (
 	yaml "sigs.k8s.io/yaml/goyaml.v3"
 )
 
-// MaxDocuments bounds the documents one file may hold, so a hostile file
-// cannot make the hub allocate without limit.
-const MaxDocuments = 1000
+// Limits of one file. With loader.MaxFileSize they bound what parsing any
+// file can cost (at most 1 s of CPU and 64 MB, measured in
+// docs/performance.md), so a hostile commit cannot exhaust the hub.
+const (
+	// MaxDocuments bounds the documents one file may hold.
+	MaxDocuments = 1000
+	// MaxNodes bounds the YAML nodes one file decodes to, where an alias
+	// counts every node it repeats, each time it is used. A file without
+	// aliases stays far below it (a 256 KiB file holds at most ~131,000
+	// nodes); nested aliases ("billion laughs") reach it quickly and make
+	// the file an error instead of an exponential or quadratic cost.
+	MaxNodes = 200_000
+	// MaxText bounds the bytes of text (scalars and keys) one file decodes
+	// to, an alias counting its text each time it is used: one alias of a
+	// long string is one node but can stand for megabytes.
+	MaxText = 1 << 20
+	// MaxErrors bounds the problems reported for one file; one more error
+	// says how many were left out.
+	MaxErrors = 100
+)
 
 // ParseFile parses every YAML document of one workload file and validates each
 // object on its own. It returns the objects that are valid and one *Error per
 // problem; an invalid document yields no object, so callers can keep the last
 // good version of it. Empty documents are skipped. Rules that span documents
 // and files are in Check.
-func ParseFile(file string, data []byte) ([]Object, []error) {
+//
+// A file whose aliases make it decode to more than MaxNodes nodes is an
+// error at the line where the budget ran out, and its later documents are
+// not read; at most MaxErrors problems are listed, then their count.
+func ParseFile(file string, data []byte) (objs []Object, errs []error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var objs []Object
-	var errs []error
+	b := &budget{}
+	defer func() {
+		if b.dropped > 0 {
+			errs = append(errs, &Error{File: file, Doc: -1, Msg: fmt.Sprintf("%d more problems not listed (at most %d are)", b.dropped, MaxErrors)})
+		}
+	}()
 	for doc := 0; ; doc++ {
 		var root yaml.Node
 		err := dec.Decode(&root)
@@ -34,69 +59,117 @@ func ParseFile(file string, data []byte) ([]Object, []error) {
 		}
 		if err != nil {
 			// A syntax error ends the file: the YAML stream cannot be resynchronised.
-			return objs, append(errs, &Error{File: file, Doc: doc, Line: syntaxLine(err), Msg: yamlMessage(err)})
+			return objs, b.report(errs, &Error{File: file, Doc: doc, Line: syntaxLine(err), Msg: yamlMessage(err)})
 		}
 		if doc >= MaxDocuments {
-			return objs, append(errs, &Error{File: file, Doc: doc, Line: root.Line, Msg: fmt.Sprintf("more than %d documents in one file", MaxDocuments)})
+			return objs, b.report(errs, &Error{File: file, Doc: doc, Line: root.Line, Msg: fmt.Sprintf("more than %d documents in one file", MaxDocuments)})
 		}
 		if len(root.Content) == 0 || isNull(root.Content[0]) {
 			continue
 		}
-		d := &decoder{file: file, doc: doc, lines: map[string]int{}}
+		d := &decoder{file: file, doc: doc, root: root.Content[0], b: b}
 		obj := d.object(root.Content[0], "")
-		if obj != nil {
+		if obj != nil && !b.over {
 			d.validateTop(obj)
 		}
-		if len(d.errs) > 0 {
-			sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].(*Error).Line < d.errs[j].(*Error).Line })
-			errs = append(errs, d.errs...)
-			continue
+		sort.SliceStable(d.errs, func(i, j int) bool { return d.errs[i].(*Error).Line < d.errs[j].(*Error).Line })
+		errs = append(errs, d.errs...)
+		if d.broken == nil { // no problem, listed or not
+			objs = append(objs, obj)
 		}
-		objs = append(objs, obj)
+		if b.over {
+			// The rest of the file is not read: its documents keep
+			// their last good versions.
+			break
+		}
 	}
 	return objs, errs
 }
 
-// decoder turns one YAML document into a typed object. It records the line of
-// every field path so that validation can point at the offending line, and it
-// collects every problem rather than stopping at the first.
+// budget is what one file may still cost; the decoders of its documents
+// share it.
+type budget struct {
+	nodes, text int // nodes and bytes of text decoded so far, aliases expanded
+	over        bool
+	// reported counts the problems reported; dropped those left out.
+	reported, dropped int
+}
+
+// report appends e to errs unless the file has reported MaxErrors already.
+func (b *budget) report(errs []error, e *Error) []error {
+	if b.reported >= MaxErrors {
+		b.dropped++
+		return errs
+	}
+	b.reported++
+	return append(errs, e)
+}
+
+// decoder turns one YAML document into a typed object. It keeps the
+// document's node tree so that validation can find the line of a field path
+// (lineOf), and it collects every problem rather than stopping at the first,
+// up to the file's MaxErrors.
 type decoder struct {
-	file  string
-	doc   int
-	lines map[string]int
+	file string
+	doc  int
+	root *yaml.Node
+	b    *budget
 	// broken holds the paths that failed to decode, so that validation does
 	// not report a second, confusing error for the same field.
 	broken map[string]bool
 	errs   []error
 }
 
-func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
+// fail records a problem at line; past the file's MaxErrors it only counts it.
+func (d *decoder) fail(line int, path, format string, args ...any) {
 	if d.broken == nil {
 		d.broken = map[string]bool{}
 	}
 	d.broken[path] = true
-	d.errs = append(d.errs, &Error{File: d.file, Doc: d.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+	if d.b.reported >= MaxErrors {
+		d.b.dropped++ // and no Sprintf for a message nobody reads
+		return
+	}
+	d.errs = d.b.report(d.errs, &Error{File: d.file, Doc: d.doc, Line: line, Field: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// charge counts the decoding of node n (resolved: the node an alias stands
+// for) against the file's MaxNodes and MaxText; once over, it reports the
+// line of at, where the budget ran out, and returns false, and every later
+// call returns false.
+func (d *decoder) charge(at, n *yaml.Node, path string) bool {
+	if d.b.over {
+		return false
+	}
+	d.b.nodes++
+	d.b.text += len(n.Value)
+	switch {
+	case d.b.nodes > MaxNodes:
+		d.fail(at.Line, path, "the file decodes to more than %d YAML nodes (an alias counts every node it repeats, each time it is used): use fewer or smaller aliases", MaxNodes)
+	case d.b.text > MaxText:
+		d.fail(at.Line, path, "the file decodes to more than %d bytes of text (an alias counts its text each time it is used): use fewer aliases of long values", MaxText)
+	default:
+		return true
+	}
+	d.b.over = true
+	return false
 }
 
 // object decodes a mapping whose kind field selects its Go type.
 func (d *decoder) object(n *yaml.Node, path string) Object {
 	n = resolve(n)
 	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be a mapping with apiVersion, kind and metadata")
+		d.fail(n.Line, path, "must be a mapping with apiVersion, kind and metadata")
 		return nil
 	}
 	kindNode := lookup(n, "kind")
 	if kindNode == nil {
-		d.fail(n, join(path, "kind"), "is required (one of LRP, Task, Config, SelectorSyncSet)")
+		d.fail(n.Line, join(path, "kind"), "is required (one of LRP, Task, Config, SelectorSyncSet)")
 		return nil
 	}
 	obj := newObject(Kind(kindNode.Value))
 	if obj == nil {
-		d.fail(kindNode, join(path, "kind"), "unknown kind %q (want LRP, Task, Config or SelectorSyncSet)", kindNode.Value)
+		d.fail(kindNode.Line, join(path, "kind"), "unknown kind %q (want LRP, Task, Config or SelectorSyncSet)", kindNode.Value)
 		return nil
 	}
 	d.value(n, reflect.ValueOf(obj).Elem(), path)
@@ -107,13 +180,20 @@ func (d *decoder) object(n *yaml.Node, path string) Object {
 
 var resourceType = reflect.TypeOf(Resource{})
 
-// value decodes n into v, which must be settable.
-func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
-	n = resolve(n)
-	if _, ok := d.lines[path]; !ok {
-		d.lines[path] = n.Line
+// value decodes the node at (an alias or not) into v, which must be
+// settable. Each call costs the budget one node and its text, and each key
+// of a mapping one more, so that the work of decoding is bounded whatever
+// the aliases.
+func (d *decoder) value(at *yaml.Node, v reflect.Value, path string) {
+	n := resolve(at)
+	if !d.charge(at, n, path) {
+		return
 	}
 	if isNull(n) {
+		return
+	}
+	if v.Type() == amountType {
+		d.amount(n, v, path)
 		return
 	}
 	if v.Type() == resourceType {
@@ -126,7 +206,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		case *Config:
 			v.Set(reflect.ValueOf(Resource{Config: o}))
 		case *SelectorSyncSet:
-			d.fail(n, path, "a SelectorSyncSet cannot contain another SelectorSyncSet")
+			d.fail(n.Line, path, "a SelectorSyncSet cannot contain another SelectorSyncSet")
 		}
 		return
 	}
@@ -139,14 +219,17 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.structure(n, v, path)
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			d.fail(n, path, "must be a mapping, got %s", describe(n))
+			d.fail(n.Line, path, "must be a mapping, got %s", describe(n))
 			return
 		}
 		m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := resolve(n.Content[i]), n.Content[i+1]
+			if !d.charge(n.Content[i], k, path) {
+				return
+			}
 			if m.MapIndex(reflect.ValueOf(k.Value)).IsValid() {
-				d.fail(k, join(path, k.Value), "duplicate key")
+				d.fail(k.Line, join(path, k.Value), "duplicate key")
 				continue
 			}
 			elem := reflect.New(v.Type().Elem()).Elem()
@@ -156,7 +239,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		v.Set(m)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
-			d.fail(n, path, "must be a list, got %s", describe(n))
+			d.fail(n.Line, path, "must be a list, got %s", describe(n))
 			return
 		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -168,29 +251,29 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		// Unquoted numbers and booleans are accepted where a string is
 		// expected (PORT: 8080 in env), as people write them.
 		if n.Kind != yaml.ScalarNode {
-			d.fail(n, path, "must be a string, got %s", describe(n))
+			d.fail(n.Line, path, "must be a string, got %s", describe(n))
 			return
 		}
 		v.SetString(n.Value)
 	case reflect.Int, reflect.Int32, reflect.Int64:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
-			d.fail(n, path, "must be an integer, got %s", describe(n))
+			d.fail(n.Line, path, "must be an integer, got %s", describe(n))
 			return
 		}
 		i, err := strconv.ParseInt(n.Value, 0, v.Type().Bits())
 		if err != nil {
-			d.fail(n, path, "integer %s out of range", n.Value)
+			d.fail(n.Line, path, "integer %s out of range", n.Value)
 			return
 		}
 		v.SetInt(i)
 	case reflect.Bool:
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-			d.fail(n, path, "must be true or false, got %s", describe(n))
+			d.fail(n.Line, path, "must be true or false, got %s", describe(n))
 			return
 		}
 		var b bool
 		if err := n.Decode(&b); err != nil {
-			d.fail(n, path, "must be true or false")
+			d.fail(n.Line, path, "must be true or false")
 			return
 		}
 		v.SetBool(b)
@@ -201,7 +284,7 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.fail(n, path, "must be a mapping, got %s", describe(n))
+		d.fail(n.Line, path, "must be a mapping, got %s", describe(n))
 		return
 	}
 	fields := fieldsOf(v.Type())
@@ -209,25 +292,76 @@ func (d *decoder) structure(n *yaml.Node, v reflect.Value, path string) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := resolve(n.Content[i]), n.Content[i+1]
 		fp := join(path, k.Value)
+		if !d.charge(n.Content[i], k, fp) {
+			return
+		}
 		if seen[k.Value] {
-			d.fail(k, fp, "duplicate key")
+			d.fail(k.Line, fp, "duplicate key")
 			continue
 		}
 		seen[k.Value] = true
 		idx, ok := fields[k.Value]
 		if !ok {
 			if near := suggest(k.Value, fields); near != "" {
-				d.fail(k, fp, "unknown field (did you mean %q?)", near)
+				d.fail(k.Line, fp, "unknown field (did you mean %q?)", near)
 				// The intended field reads as missing; saying so again would confuse.
 				d.broken[join(path, near)] = true
 				continue
 			}
-			d.fail(k, fp, "unknown field")
+			d.fail(k.Line, fp, "unknown field")
 			continue
 		}
-		d.lines[fp] = k.Line
 		d.value(val, v.FieldByIndex(idx), fp)
 	}
+}
+
+// lineOf returns the line of a field path ("spec.resources[0].spec.command[2]")
+// in the document: a mapping key's line or a list item's. A path that is not
+// all present yields the line of its nearest present parent. It costs a walk
+// down the path, so it is called only for the problems reported.
+func (d *decoder) lineOf(path string) int {
+	n := resolve(d.root)
+	line := n.Line
+	for rest := path; rest != ""; rest = strings.TrimPrefix(rest, ".") {
+		switch {
+		case rest[0] == '[':
+			end := strings.IndexByte(rest, ']')
+			if end < 0 || n.Kind != yaml.SequenceNode {
+				return line
+			}
+			i, err := strconv.Atoi(rest[1:end])
+			if err != nil || i < 0 || i >= len(n.Content) {
+				return line
+			}
+			n = resolve(n.Content[i])
+			line, rest = n.Line, rest[end+1:]
+		case n.Kind == yaml.MappingNode:
+			// The longest key that starts rest: keys under data and
+			// labels may hold dots.
+			best := -1
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := resolve(n.Content[i]).Value
+				if (best < 0 || len(k) > len(resolve(n.Content[best]).Value)) && startsField(rest, k) {
+					best = i
+				}
+			}
+			if best < 0 {
+				return line
+			}
+			k := resolve(n.Content[best])
+			n = resolve(n.Content[best+1])
+			line, rest = k.Line, rest[len(k.Value):]
+		default:
+			return line
+		}
+	}
+	return line
+}
+
+// startsField reports whether path begins with the field name key, followed
+// by nothing, a '.' or a '['.
+func startsField(path, key string) bool {
+	return key != "" && strings.HasPrefix(path, key) && (len(path) == len(key) || path[len(key)] == '.' || path[len(key)] == '[')
 }
 
 // fieldsOf maps JSON names to field indexes, flattening inline structs.

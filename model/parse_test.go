@@ -44,12 +44,12 @@ func TestParseFileErrors(t *testing.T) {
 		{"empty command", lrpHead + "  command: ['']\n", []string{"6: spec.command[0]: the program to run must not be empty"}},
 		{"negative instances", lrpHead + "  instances: -1\n", []string{"6: spec.instances: must be between 0 and 10000, got -1"}},
 		{"zero instances allowed", lrpHead + "  instances: 0\n", nil},
-		{"memory must be positive", lrpHead + "  resources: {memoryMB: 0, diskMB: 10}\n", []string{"6: spec.resources.memoryMB: must be > 0, got 0"}},
-		{"disk must be positive", lrpHead + "  resources: {memoryMB: 10, diskMB: -5}\n", []string{"6: spec.resources.diskMB: must be > 0, got -5"}},
+		{"memory must be positive", lrpHead + "  resources: {memoryMB: 0, diskMB: 10}\n", []string{"6: spec.resources.memoryMB: must be between 1 and 1048576, got 0"}},
+		{"disk must be positive", lrpHead + "  resources: {memoryMB: 10, diskMB: -5}\n", []string{"6: spec.resources.diskMB: must be between 1 and 16777216, got -5"}},
 		{"bad env name", lrpHead + "  env: {1X: y}\n", []string{"6: spec.env.1X: environment variable names"}},
 		{"bad spread", lrpHead + "  spread: rack\n", []string{`6: spec.spread: must be "zone" or "none", got "rack"`}},
-		{"bad network", lrpHead + "  network: bridge\n", []string{`6: spec.network: must be "host" or "none"`}},
-		{"health check needs one probe", lrpHead + "  healthCheck: {intervalSeconds: 5}\n", []string{"6: spec.healthCheck: set exactly one of exec and tcpPort"}},
+		{"bad network", lrpHead + "  network: overlay\n", []string{`6: spec.network: must be "bridge", "host" or "none"`}},
+		{"health check needs one probe", lrpHead + "  healthCheck: {intervalSeconds: 5}\n", []string{"6: spec.healthCheck: set exactly one of exec, tcpPort and http"}},
 		{"health check port range", lrpHead + "  healthCheck: {tcpPort: 70000}\n", []string{"6: spec.healthCheck.tcpPort: must be between 1 and 65535"}},
 		{"config ref needs a use", lrpHead + "  configs: [{name: c}]\n", []string{"6: spec.configs[0]: set mountPath, env: true, or both"}},
 		{"config ref relative path", lrpHead + "  configs: [{name: c, mountPath: etc}]\n", []string{"6: spec.configs[0].mountPath: must be an absolute path"}},
@@ -62,42 +62,54 @@ func TestParseFileErrors(t *testing.T) {
 		{"nested wrong apiVersion", "apiVersion: cellsync.io/v1\nkind: SelectorSyncSet\nmetadata: {name: s}\nspec:\n  resources:\n  - {apiVersion: v2, kind: Config, metadata: {name: a}}\n", []string{"6: spec.resources[0].apiVersion: must be"}},
 		{"several errors in one document", lrpHead + "  instances: -1\n  spread: rack\n", []string{"6: spec.instances", "7: spec.spread"}},
 		{"errors in two documents", lrpHead + "  bogus: 1\n---\nkind: Nope\n", []string{"6: spec.bogus", "document 2: kind: unknown kind"}},
+		{"task with result file and timeout", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, resultFile: /tmp/result.json, timeoutSeconds: 60}\n", nil},
+		{"task timeout over the maximum", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  image: x\n  timeoutSeconds: 604801\n", []string{"6: spec.timeoutSeconds: must be between 0 (no limit) and 604800 (7 days), got 604801"}},
+		{"task timeout negative", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, timeoutSeconds: -1}\n", []string{"4: spec.timeoutSeconds: must be between 0"}},
+		{"task result file relative", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec:\n  image: x\n  resultFile: out.txt\n", []string{`6: spec.resultFile: must be the absolute path of a file inside the container, got "out.txt"`}},
+		{"task result file is a directory", "apiVersion: cellsync.io/v1\nkind: Task\nmetadata: {name: t}\nspec: {image: x, resultFile: /tmp/}\n", []string{"4: spec.resultFile: must be the absolute path"}},
 		{"syntax error", "kind: [\n", []string{"invalid YAML"}},
 	}
+	tests = append(tests, maximaTests()...)
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			objs, errs := model.ParseFile("f.yaml", []byte(tt.yaml))
-			if len(tt.want) == 0 {
-				for _, err := range errs {
-					t.Errorf("unexpected error: %v", err)
-				}
-				if len(objs) == 0 {
-					t.Error("no object parsed")
-				}
-				return
-			}
-			if len(objs) > 0 && len(errs) == len(tt.want) && strings.Contains(tt.name, "document") {
-				t.Errorf("a document with errors yielded an object: %v", objs)
-			}
-			got := make([]string, len(errs))
-			for i, err := range errs {
-				var me *model.Error
-				if !errors.As(err, &me) || me.File != "f.yaml" {
-					t.Fatalf("error %v is not a *model.Error naming f.yaml", err)
-				}
-				// Match on "line: field: message" and on the full text.
-				got[i] = fmt.Sprintf("%d: %s: %s | %v", me.Line, me.Field, me.Msg, err)
-			}
-			all := strings.Join(got, "\n")
-			for _, w := range tt.want {
-				if !strings.Contains(all, w) {
-					t.Errorf("errors lack %q; got:\n%s", w, all)
-				}
-			}
-			if len(errs) > len(tt.want) && !strings.Contains(tt.name, "long") {
-				t.Errorf("got %d errors, want %d:\n%s", len(errs), len(tt.want), all)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkParse(t, tt.name, tt.yaml, tt.want) })
+	}
+}
+
+// checkParse parses src as f.yaml and checks its errors: want holds
+// "line: field: message fragment" for every expected error, and no error
+// means the document must parse into an object.
+func checkParse(t *testing.T, name, src string, want []string) {
+	t.Helper()
+	objs, errs := model.ParseFile("f.yaml", []byte(src))
+	if len(want) == 0 {
+		for _, err := range errs {
+			t.Errorf("unexpected error: %v", err)
+		}
+		if len(objs) == 0 {
+			t.Error("no object parsed")
+		}
+		return
+	}
+	if len(objs) > 0 && len(errs) == len(want) && strings.Contains(name, "document") {
+		t.Errorf("a document with errors yielded an object: %v", objs)
+	}
+	got := make([]string, len(errs))
+	for i, err := range errs {
+		var me *model.Error
+		if !errors.As(err, &me) || me.File != "f.yaml" {
+			t.Fatalf("error %v is not a *model.Error naming f.yaml", err)
+		}
+		// Match on "line: field: message" and on the full text.
+		got[i] = fmt.Sprintf("%d: %s: %s | %v", me.Line, me.Field, me.Msg, err)
+	}
+	all := strings.Join(got, "\n")
+	for _, w := range want {
+		if !strings.Contains(all, w) {
+			t.Errorf("errors lack %q; got:\n%s", w, all)
+		}
+	}
+	if len(errs) > len(want) && !strings.Contains(name, "long") {
+		t.Errorf("got %d errors, want %d:\n%s", len(errs), len(want), all)
 	}
 }
 

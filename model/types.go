@@ -99,18 +99,28 @@ type ConfigRef struct {
 
 // HealthCheck is Diego's monitor action: an instance is RUNNING only once its
 // check passes, and is killed as crashed after FailureThreshold failures.
-// Exactly one of Exec and TCPPort is set.
+// Exactly one of Exec, TCPPort and HTTP is set; TCPPort and HTTP reach the
+// container's own address in bridge networking, 127.0.0.1 in host
+// networking.
 type HealthCheck struct {
-	Exec             []string `json:"exec,omitempty"`
-	TCPPort          int      `json:"tcpPort,omitempty"`
-	IntervalSeconds  int      `json:"intervalSeconds,omitempty"`
-	TimeoutSeconds   int      `json:"timeoutSeconds,omitempty"`
-	FailureThreshold int      `json:"failureThreshold,omitempty"`
+	Exec             []string   `json:"exec,omitempty"`
+	TCPPort          int        `json:"tcpPort,omitempty"`
+	HTTP             *HTTPCheck `json:"http,omitempty"`
+	IntervalSeconds  int        `json:"intervalSeconds,omitempty"`
+	TimeoutSeconds   int        `json:"timeoutSeconds,omitempty"`
+	FailureThreshold int        `json:"failureThreshold,omitempty"`
 }
 
 // Network modes of a container.
 const (
+	// NetworkBridge gives each container its own network namespace and
+	// address on the cell's bridge, with ports mapped to host ports. It
+	// is the default.
+	NetworkBridge = "bridge"
+	// NetworkHost shares the cell's network: the container reaches every
+	// service on the cell, loopback included.
 	NetworkHost = "host"
+	// NetworkNone gives the container loopback only.
 	NetworkNone = "none"
 )
 
@@ -132,7 +142,7 @@ type Process struct {
 	// Resources defaults to DefaultResources when omitted.
 	Resources *Resources  `json:"resources,omitempty"`
 	Configs   []ConfigRef `json:"configs,omitempty"`
-	// Network is "host" (the default) or "none".
+	// Network is "bridge" (the default), "host" or "none".
 	Network string `json:"network,omitempty"`
 }
 
@@ -153,6 +163,14 @@ type LRPSpec struct {
 	// "none".
 	Spread      string       `json:"spread,omitempty"`
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
+	// Ports are the container ports the cell maps to host ports (bridge
+	// networking only); at most MaxPorts.
+	Ports []Port `json:"ports,omitempty"`
+	// Routes are the router's hosts for this LRP; at most MaxRoutes.
+	Routes []Route `json:"routes,omitempty"`
+	// Update says how a new version replaces the running instances; see
+	// Update for the defaults.
+	Update *Update `json:"update,omitempty"`
 }
 
 // Replicas returns the desired instance count, default applied.
@@ -172,6 +190,14 @@ type LRP struct {
 // TaskSpec describes a one-off unit of work.
 type TaskSpec struct {
 	Process `json:",inline"`
+	// ResultFile is an absolute path inside the container whose first
+	// MaxTaskResult bytes become the Task's result when it exits (Diego's
+	// ResultFile); empty: the result is the tail of the Task's output.
+	ResultFile string `json:"resultFile,omitempty"`
+	// TimeoutSeconds bounds the run: a Task still running after it is
+	// killed and completed as failed. 0 means no limit; at most
+	// MaxTaskTimeoutSeconds.
+	TimeoutSeconds int `json:"timeoutSeconds,omitempty"`
 }
 
 // Task runs at most once.
@@ -195,6 +221,9 @@ type SetSpec struct {
 	ResourceApplyMode ApplyMode `json:"resourceApplyMode,omitempty"`
 	// Resources are Configs, LRPs and Tasks copied to every matching cell.
 	Resources []Resource `json:"resources"`
+	// Rollout paces a change across the matching cells; without it every
+	// matching cell is changed at once.
+	Rollout *SetRollout `json:"rollout,omitempty"`
 }
 
 // Mode returns the apply mode, default applied.

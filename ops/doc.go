@@ -16,8 +16,11 @@
 //     cells and assignments (or with a cells file, offline), so the plan
 //     runs exactly the code the real hub runs.
 //   - Local: `cellsync up`, a whole installation in one process (embedded
-//     etcd, hub, N cell agents) on a local Git repository it creates from
-//     repo-example when none is given.
+//     etcd, hub, N cell agents, a router) on a local Git repository it
+//     creates from repo-example when none is given. SplitNetworks (pure)
+//     gives each local cell its own bridge, subnet part and host port
+//     range; the bridges are removed when the cells have stopped.
+//   - HostAddress: the address a cell advertises for its host ports.
 //
 // Nothing here keeps state between calls except a running Local, whose
 // Run returns after every goroutine it started has exited.

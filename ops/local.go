@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -19,11 +20,13 @@ import (
 
 	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/cell/imagebuild"
+	"github.com/cellsync/cellsync/cell/logserver"
 	ctrd "github.com/cellsync/cellsync/cell/runtime/containerd"
 	"github.com/cellsync/cellsync/cell/runtime/sim"
 	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/router"
 	"github.com/cellsync/cellsync/sync/hub"
 	"github.com/cellsync/cellsync/sync/hubserver"
 )
@@ -67,8 +70,20 @@ type LocalConfig struct {
 	// cells' state. Default config.Default().DataDir.
 	DataDir string
 	// Metrics is the listen address of /metrics and /status; default
-	// ":9090", or a free port when that one is taken.
+	// "127.0.0.1:9090", or a free port when that one is taken.
 	Metrics string
+	// Router is the router's listen address; default ":8080", or a free
+	// port when that one is taken.
+	Router string
+	// BridgePrefix names the cells' bridges (prefix + cell number);
+	// default DefaultBridgePrefix.
+	BridgePrefix string
+	// Subnet is split among the cells' bridges; default
+	// DefaultLocalSubnet.
+	Subnet netip.Prefix
+	// Ports is split among the cells as their host port ranges; default
+	// DefaultLocalPorts.
+	Ports cell.PortRange
 }
 
 // LocalDeps are a Local's collaborators.
@@ -86,6 +101,10 @@ type Local struct {
 	log      *slog.Logger
 	srv      *hubserver.Server
 	agents   []*cell.Agent
+	router   *router.Router
+	routerLn net.Listener
+	bridges  []*ctrd.Runtime // removed once the cells have stopped
+	logSrvs  []*logserver.Server
 	closers  []func()
 	runtime  string
 	repo     string
@@ -201,7 +220,23 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 		cfg.Busybox = DefaultBusybox
 	}
 	if cfg.Metrics == "" {
-		cfg.Metrics = ":9090"
+		cfg.Metrics = "127.0.0.1:9090"
+	}
+	if cfg.Router == "" {
+		cfg.Router = DefaultRouter
+	}
+	if cfg.BridgePrefix == "" {
+		cfg.BridgePrefix = DefaultBridgePrefix
+	}
+	if !cfg.Subnet.IsValid() {
+		cfg.Subnet = netip.MustParsePrefix(DefaultLocalSubnet)
+	}
+	if cfg.Ports == (cell.PortRange{}) {
+		cfg.Ports = DefaultLocalPorts
+	}
+	nets, err := SplitNetworks(cfg.BridgePrefix, cfg.Subnet, cfg.Ports, max(cfg.Cells, 1))
+	if err != nil {
+		return nil, err
 	}
 	if cfg.DataDir, err = filepath.Abs(cfg.DataDir); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -271,21 +306,38 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 	}
 	l.endpoint = Target{Hub: hubURL(l.srv.MetricsAddr()), Etcd: l.srv.Endpoints()}
 
+	if err := l.startRouter(out, reg); err != nil {
+		return nil, err
+	}
+
 	zones := []string{"z1", "z2"}
 	for i := range cfg.Cells {
 		name := fmt.Sprintf("cell-%d", i+1)
-		rt, err := newRuntime(name)
+		rt, err := newRuntime(name, nets[i])
 		if err != nil {
 			return nil, err
 		}
+		stateDir := filepath.Join(cfg.DataDir, "cells", name)
+		// Each cell serves its containers' output on a loopback port of
+		// its own, which it publishes: `cellsync logs` finds it there.
+		ls, err := logserver.Start(logserver.Config{Root: filepath.Join(stateDir, "logs"), Listen: "127.0.0.1:0"})
+		if err != nil {
+			return nil, err
+		}
+		l.closers = append(l.closers, func() { ls.Close() })
+		l.logSrvs = append(l.logSrvs, ls)
 		a, err := cell.New(cell.Config{
 			Name: name, Zone: zones[i%len(zones)], Labels: map[string]string{"env": "prod"},
 			Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 20480, Containers: 50},
 			Version:  "up",
-			StateDir: filepath.Join(cfg.DataDir, "cells", name),
+			StateDir: stateDir,
+			LogsURL:  ls.URL(),
 			// Every cell stops at once: nowhere to evacuate to, so do not wait long.
 			EvacuationTimeout: time.Second,
 			StopTimeout:       5 * time.Second,
+			Address:           "127.0.0.1",
+			PortRange:         nets[i].Ports,
+			DrainPeriod:       time.Second,
 		}, cell.Deps{Store: l.srv.Store(), Runtime: rt, Logger: deps.Logger, Registerer: reg})
 		if err != nil {
 			return nil, err
@@ -297,8 +349,8 @@ func StartLocal(ctx context.Context, cfg LocalConfig, deps LocalDeps) (_ *Local,
 
 // chooseRuntime picks the runtime, says which and why, and returns a
 // constructor of one runtime per cell.
-func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell string) (cell.Runtime, error), error) {
-	simRuntime := func(string) (cell.Runtime, error) { return sim.New(nil), nil }
+func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell string, n CellNet) (cell.Runtime, error), error) {
+	simRuntime := func(string, CellNet) (cell.Runtime, error) { return sim.New(nil), nil }
 	switch l.cfg.Runtime {
 	case RuntimeSim:
 		l.runtime = RuntimeSim
@@ -315,7 +367,7 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	_, err := os.Stat(sock)
 	if err == nil {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "containerd")})
+		probe, err = ctrd.New(cctx, ctrd.Config{Address: sock})
 		cancel()
 	} else {
 		err = fmt.Errorf("no containerd socket at %s", sock)
@@ -340,12 +392,16 @@ func (l *Local) chooseRuntime(ctx context.Context, out io.Writer) (func(cell str
 	} else {
 		fmt.Fprintf(out, "image: imported %s (from %s)\n", BusyboxImage, l.cfg.Busybox)
 	}
-	return func(name string) (cell.Runtime, error) {
-		rt, err := ctrd.New(ctx, ctrd.Config{Address: sock, StateDir: filepath.Join(l.cfg.DataDir, "cells", name, "containerd"), StopGrace: 2 * time.Second})
+	return func(name string, n CellNet) (cell.Runtime, error) {
+		rt, err := ctrd.New(ctx, ctrd.Config{
+			Address: sock, StopGrace: 2 * time.Second,
+			Bridge: ctrd.BridgeConfig{Name: n.Bridge, Subnet: n.Subnet, Dir: filepath.Join(l.cfg.DataDir, "cells", name, "network")},
+		})
 		if err != nil {
 			return nil, err
 		}
 		l.closers = append(l.closers, func() { rt.Close() })
+		l.bridges = append(l.bridges, rt)
 		return rt, nil
 	}, nil
 }
@@ -387,9 +443,24 @@ func (l *Local) Run(ctx context.Context) error {
 	}
 	defer RemoveUpFile(l.cfg.DataDir)
 
+	// The router outlives the cells, so that draining instances are
+	// routed away from, not cut off.
+	routerCtx, stopRouter := context.WithCancel(context.Background())
+	var rg errgroup.Group
+	rg.Go(func() error { return l.router.Run(routerCtx) })
+	rg.Go(func() error { return router.Serve(routerCtx, l.routerLn, l.router, nil) })
+	defer func() {
+		stopRouter()
+		_ = rg.Wait()
+		l.removeBridges()
+	}()
+
 	g, cellCtx := errgroup.WithContext(ctx)
 	for _, a := range l.agents {
 		g.Go(func() error { return a.Run(cellCtx) })
+	}
+	for _, ls := range l.logSrvs {
+		g.Go(func() error { return ls.Run(cellCtx) })
 	}
 	var err error
 	select {

@@ -1,13 +1,19 @@
 package ops
 
 import (
+	"context"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5"
+
+	"github.com/cellsync/cellsync/internal/netprobe"
 )
 
 func TestFreeAddr(t *testing.T) {
@@ -67,5 +73,64 @@ func TestSeedRepo(t *testing.T) {
 	}
 	if got, err := FindExample("."); err != nil || filepath.Base(got) != "repo-example" {
 		t.Errorf("FindExample(.) = %q, %v", got, err)
+	}
+}
+
+// TestLocalListenersRefuseUnauthenticated: `cellsync up` opens TCP
+// listeners for /status and /metrics (loopback), the router and each cell's
+// log server (loopback); its etcd is a unix socket in the data dir. A raft
+// message and a plain etcd request to every TCP listener it opened are
+// refused (issue 15.1).
+func TestLocalListenersRefuseUnauthenticated(t *testing.T) {
+	dataDir := t.TempDir()
+	var l *Local
+	opened, err := netprobe.OpenedBy(func() {
+		var err error
+		l, err = StartLocal(context.Background(), LocalConfig{Runtime: RuntimeSim, Cells: 1, Example: "../repo-example",
+			DataDir: dataDir, Metrics: "127.0.0.1:0", Router: "127.0.0.1:0"}, LocalDeps{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+
+	target := l.Target()
+	want := []string{strings.TrimPrefix(target.Hub, "http://"), l.routerLn.Addr().String()}
+	for _, ls := range l.logSrvs {
+		want = append(want, strings.TrimPrefix(ls.URL(), "http://"))
+	}
+	slices.Sort(want)
+	if !slices.Equal(opened, want) {
+		t.Errorf("TCP listeners opened %v, want /status and /metrics, the router and the log server: %v", opened, want)
+	}
+	if len(target.Etcd) != 1 || !strings.HasPrefix(target.Etcd[0], "unix://"+dataDir) {
+		t.Errorf("etcd endpoints %v, want the unix socket in %s", target.Etcd, dataDir)
+	}
+	// Probe once the endpoints serve, so that a refusal is an answer and
+	// not a timeout.
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(time.Minute); ; <-tick.C {
+		if resp, err := http.Get(target.Hub + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/healthz never answered")
+		}
+	}
+	if err := netprobe.Refused(context.Background(), opened); err != nil {
+		t.Error(err)
 	}
 }

@@ -162,7 +162,10 @@ func ComputePlan(ctx context.Context, opts PlanOptions) (*Plan, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("plan: %s is not a directory", opts.Dir)
 	}
-	res := loader.Load(os.DirFS(opts.Dir), opts.Loader)
+	res, err := loader.LoadDir(opts.Dir, opts.Loader)
+	if err != nil {
+		return nil, fmt.Errorf("plan: %w", err)
+	}
 	env, err := selectors.NewEnv(selectors.Config{})
 	if err != nil {
 		return nil, fmt.Errorf("plan: %w", err)

@@ -108,6 +108,25 @@ func TestComputePlanRejectsBrokenDir(t *testing.T) {
 	if _, err := ComputePlan(context.Background(), PlanOptions{Dir: "../repo-example"}); err == nil || !strings.Contains(err.Error(), "--cells") {
 		t.Errorf("plan without cells nor etcd: err = %v, want advice", err)
 	}
+
+	// A link through a symlinked directory outside DIR is refused, not read
+	// (issue 15.7).
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "web.yaml"), []byte(strings.Replace(bad, "-1", "1", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, "web.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"out": outside, "web.yaml": "out/web.yaml"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err = ComputePlan(context.Background(), PlanOptions{Dir: dir, Cells: []model.Cell{}})
+	if !errors.As(err, &le) || len(le.Problems) != 1 || !strings.Contains(le.Problems[0].Error(), "goes through out, a symlinked directory") {
+		t.Fatalf("err = %v, want a LoadError about the symlinked directory", err)
+	}
 }
 
 func TestItemChanges(t *testing.T) {

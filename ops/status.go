@@ -78,7 +78,7 @@ func getStatus(ctx context.Context, base string) (hub.Status, error) {
 
 // connect opens the target's etcd, failing fast with what to do next.
 func connect(ctx context.Context, t Target) (*store.Client, error) {
-	c, err := store.Connect(ctx, store.Config{Endpoints: t.Etcd, DialTimeout: 3 * time.Second})
+	c, err := store.Connect(ctx, store.Config{Endpoints: t.Etcd, DialTimeout: 3 * time.Second, TLS: t.TLS})
 	if err != nil {
 		return nil, fmt.Errorf("connect etcd at %s (from %s): %w: start cellsync with `cellsync up`, or pass --etcd-endpoints", strings.Join(t.Etcd, ","), t.From, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/store"
 )
 
 // Environment variables Resolve reads.
@@ -40,6 +41,10 @@ type Target struct {
 	// From says where the target came from ("--hub", "CELLSYNC_HUB",
 	// "config hub.yaml", ...), for error messages.
 	From string `json:"-"`
+	// TLS is the operator's identity for mutual TLS with etcd and with the
+	// cells' log servers (the "root" certificate of `cellsync certs`);
+	// empty for plain connections.
+	TLS store.TLSFiles `json:"-"`
 }
 
 // Lookup holds what Resolve consults, first match wins: the flags, the
@@ -54,12 +59,20 @@ type Lookup struct {
 	DataDir string
 	// Getenv reads the environment; nil reads nothing.
 	Getenv func(string) string
+	// TLS is the --etcd-ca/--etcd-cert/--etcd-key flags: set on the target.
+	TLS store.TLSFiles
 }
 
 // Resolve returns the first target the lookup names: flags, then the
 // environment, then the config file, then the data dir's UpFileName, then
 // DefaultHub.
 func Resolve(l Lookup) (Target, error) {
+	t, err := resolve(l)
+	t.TLS = l.TLS
+	return t, err
+}
+
+func resolve(l Lookup) (Target, error) {
 	getenv := l.Getenv
 	if getenv == nil {
 		getenv = func(string) string { return "" }

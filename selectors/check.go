@@ -39,14 +39,31 @@ func (e *Env) CompileObject(o model.Object) (*Selector, error) {
 	return s, nil
 }
 
-// CheckObjects compiles the selector of every object, as `cellsync
-// validate` does, and returns one *model.Error per selector that does not
-// compile, in the order of objs.
+// CheckObjects compiles the selector of every object, and the partition
+// selectors of a set's rollout, as `cellsync validate` does, and returns
+// one *model.Error per selector that does not compile, in the order of
+// objs.
 func CheckObjects(env *Env, objs []model.Object) []error {
 	var errs []error
 	for _, o := range objs {
 		if _, err := env.CompileObject(o); err != nil {
 			errs = append(errs, err)
+		}
+		if s, ok := o.(*model.SelectorSyncSet); ok && s.Spec.Rollout != nil {
+			errs = append(errs, env.checkPartitions(s)...)
+		}
+	}
+	return errs
+}
+
+// checkPartitions compiles the partition selectors of a set's rollout.
+func (e *Env) checkPartitions(s *model.SelectorSyncSet) []error {
+	var errs []error
+	for i, p := range s.Spec.Rollout.Partitions {
+		if _, err := e.Compile(p.Selector); err != nil {
+			h := s.Head()
+			errs = append(errs, &model.Error{File: h.Source.File, Doc: h.Source.Doc, Line: h.Source.Line,
+				Field: fmt.Sprintf("spec.rollout.partitions[%d].selector", i), Msg: fmt.Sprintf("%s %q partition %q: %v", h.Kind, h.Metadata.Name, p.Name, err)})
 		}
 	}
 	return errs

@@ -89,3 +89,30 @@ func TestSelectorOf(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckObjectsPartitions(t *testing.T) {
+	env := newEnv(t, Config{})
+	src := `apiVersion: cellsync.io/v1
+kind: SelectorSyncSet
+metadata: {name: rolled}
+spec:
+  resources: [{kind: Config, metadata: {name: c}}]
+  rollout:
+    partitions:
+    - {name: ring0, selector: 'cell.labels["ring"] == "0"'}
+    - {name: typo, selector: 'cell.zoen == "z1"'}
+`
+	objs, perrs := model.ParseFile("s.yaml", []byte(src))
+	if len(perrs) > 0 {
+		t.Fatal(perrs)
+	}
+	errs := CheckObjects(env, objs)
+	if len(errs) != 1 {
+		t.Fatalf("CheckObjects returned %v, want one error", errs)
+	}
+	var me *model.Error
+	if !errors.As(errs[0], &me) || me.File != "s.yaml" || me.Line != 2 || me.Field != "spec.rollout.partitions[1].selector" ||
+		!strings.Contains(me.Msg, `partition "typo"`) || !strings.Contains(me.Msg, "zoen") {
+		t.Errorf("error = %v", errs[0])
+	}
+}

@@ -12,10 +12,12 @@ import (
 
 // Identities of cellsync's etcd users. With client-certificate auth etcd
 // takes a client's user from its certificate's common name, which is what
-// `cellsync certs` writes: "root", "hub" and "cell-<name>".
+// `cellsync certs` writes: "root", "hub", "router" and "cell-<name>".
 const (
 	RootUser = "root"
 	HubUser  = "hub"
+	// RouterUser reads actual state, from which routers build their table.
+	RouterUser = "router"
 )
 
 // CellUser is the etcd user (and certificate common name) of a cell.
@@ -25,10 +27,11 @@ func CellUser(cell string) string { return "cell-" + cell }
 // turns etcd's auth on. c must act as root (a certificate with common name
 // "root"). The hub may read and write everything under Root. A cell may:
 // read its own desired prefix and the bodies under specs/; write its own
-// registration and its own actual-state prefix; and read and write task
-// records, which it claims by compare-and-swap (a cell could therefore touch
-// another cell's task record: task keys carry no cell). Nothing else. Running
-// it again, or with more cells, is safe.
+// registration, its own actual-state prefix and its own event prefix; and
+// read and write task records, which it claims by compare-and-swap (a cell
+// could therefore touch another cell's task record: task keys carry no
+// cell). Nothing else. A router may only read actual state. Running it
+// again, or with more cells, is safe.
 func EnableAuth(ctx context.Context, c *Client, cells []string) error {
 	a := c.etcd.Auth
 	ignoreExists := func(err error) error {
@@ -71,6 +74,9 @@ func EnableAuth(ctx context.Context, c *Client, cells []string) error {
 	if err := user(HubUser, "cellsync-hub", grant("cellsync-hub", Root, true, clientv3.PermReadWrite)); err != nil {
 		return err
 	}
+	if err := user(RouterUser, "cellsync-router", grant("cellsync-router", ActualPrefix, true, clientv3.PermRead)); err != nil {
+		return err
+	}
 	for _, cell := range cells {
 		role := "cellsync-" + CellUser(cell)
 		if err := user(CellUser(cell), role,
@@ -79,6 +85,7 @@ func EnableAuth(ctx context.Context, c *Client, cells []string) error {
 			grant(role, CellKey(cell), false, clientv3.PermReadWrite),
 			grant(role, ActualCellPrefix(cell), true, clientv3.PermReadWrite),
 			grant(role, TasksPrefix, true, clientv3.PermReadWrite),
+			grant(role, CellEventsPrefix(cell), true, clientv3.PermReadWrite),
 		); err != nil {
 			return err
 		}

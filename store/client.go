@@ -73,7 +73,7 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		Logger:      zap.NewNop(),
 	}
 	if cfg.TLS.Enabled() {
-		tc, err := cfg.TLS.clientConfig()
+		tc, err := cfg.TLS.ClientConfig()
 		if err != nil {
 			return nil, err
 		}

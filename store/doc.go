@@ -27,9 +27,12 @@
 //
 //	srv, err := store.StartEmbedded(ctx, store.EmbedConfig{Dir: dataDir})
 //	defer srv.Close()
-//	c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints()})
+//	c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints()}) // unix:///…/client.sock
 //	defer c.Close()
 //	res, err := c.Write(ctx, ops) // batched; CAS losers come back in res.Conflicts
+//
+// The embedded server opens no peer listener, and without TLS no TCP port:
+// its clients reach it through a unix socket in its data dir (EmbedConfig).
 //
 // A Client is safe for concurrent use.
 package store

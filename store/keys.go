@@ -14,6 +14,12 @@ const (
 	ActualPrefix  = Root + "actual/"
 	TasksPrefix   = Root + "tasks/"
 	StatusPrefix  = Root + "status/"
+	// EventsPrefix holds the event log: one prefix per writer below it.
+	EventsPrefix = Root + "events/"
+	// HubEventsPrefix holds the hub's events.
+	HubEventsPrefix = EventsPrefix + "hub/"
+	// cellEventsPrefix holds one prefix per cell: see CellEventsPrefix.
+	cellEventsPrefix = EventsPrefix + "cells/"
 	// LeaderKey is the election prefix of the active hub.
 	LeaderKey = Root + "locks/hub"
 )
@@ -41,6 +47,23 @@ func ActualKey(cell, instance string) string { return ActualCellPrefix(cell) + i
 
 // TaskKey is a Task's lifecycle record.
 func TaskKey(task string) string { return TasksPrefix + task }
+
+// CellEventsPrefix holds the events one cell writes.
+func CellEventsPrefix(cell string) string { return cellEventsPrefix + cell + "/" }
+
+// EventWriter returns who wrote an event key: "hub", "cell/<name>", or ""
+// for a key of another shape.
+func EventWriter(key string) string {
+	if strings.HasPrefix(key, HubEventsPrefix) {
+		return "hub"
+	}
+	rest, ok := strings.CutPrefix(key, cellEventsPrefix)
+	cell, _, found := strings.Cut(rest, "/")
+	if !ok || !found || cell == "" {
+		return ""
+	}
+	return "cell/" + cell
+}
 
 // StatusKey is one hub status record.
 func StatusKey(name string) string { return StatusPrefix + name }

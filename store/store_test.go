@@ -240,3 +240,29 @@ func BenchmarkPut(b *testing.B) {
 		b.Logf("batched/single = %.1fx", rates["batched"]/rates["single"])
 	}
 }
+
+func TestTrim(t *testing.T) {
+	c, _ := storetest.New(t)
+	ctx := context.Background()
+	var ops []store.Op
+	for i := range 10 {
+		ops = append(ops, store.Op{Key: fmt.Sprintf("/trim/%02d", i), Value: []byte("v")})
+	}
+	ops = append(ops, store.Op{Key: "/trimmed-not/x", Value: []byte("v")})
+	if _, err := c.Write(ctx, ops); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ keep, wantLeft int }{{12, 10}, {4, 4}, {4, 4}, {0, 0}} {
+		left, err := c.Trim(ctx, "/trim/", tt.keep)
+		if err != nil || left != tt.wantLeft {
+			t.Fatalf("Trim(keep %d) = %d, %v; want %d", tt.keep, left, err, tt.wantLeft)
+		}
+		kvs, _, _ := c.List(ctx, "/trim/")
+		if len(kvs) != tt.wantLeft || tt.wantLeft > 0 && kvs[0].Key != fmt.Sprintf("/trim/%02d", 10-tt.wantLeft) {
+			t.Fatalf("after Trim(keep %d): %d keys from %v", tt.keep, len(kvs), kvs)
+		}
+	}
+	if kvs, _, _ := c.List(ctx, "/trimmed-not/"); len(kvs) != 1 {
+		t.Fatal("Trim reached past its prefix")
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 // BusyboxApplets returns the commands linked to busybox in the Busybox image.
 func BusyboxApplets() []string {
-	return []string{"sh", "sleep", "echo", "cat", "true", "false", "ls", "nc", "httpd", "wget", "env", "test", "grep", "kill"}
+	return []string{"sh", "sleep", "echo", "cat", "true", "false", "ls", "nc", "httpd", "wget", "env", "test", "grep", "kill", "dd", "head", "yes"}
 }
 
 // DefaultPath is the PATH of built images.

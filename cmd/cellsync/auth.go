@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
 
@@ -29,6 +30,11 @@ actual state and task records. Run it again with a new --cell to add a cell.`,
     --etcd-cert certs/root.pem --etcd-key certs/root-key.pem --cell c1 --cell c2`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, cell := range cells {
+				if err := model.CheckCellName(cell); err != nil {
+					return fmt.Errorf("--cell: %w", err)
+				}
+			}
 			if len(endpoints) == 0 || !tlsFiles.Enabled() {
 				return fmt.Errorf("auth needs --etcd-endpoints and the root certificate (--etcd-ca, --etcd-cert, --etcd-key): run `cellsync certs --cell ...` first")
 			}
@@ -40,7 +46,7 @@ actual state and task records. Run it again with a new --cell to add a cell.`,
 			if err := store.EnableAuth(cmd.Context(), c, cells); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "etcd auth enabled: users %s, %s", store.RootUser, store.HubUser)
+			fmt.Fprintf(cmd.OutOrStdout(), "etcd auth enabled: users %s, %s, %s", store.RootUser, store.HubUser, store.RouterUser)
 			for _, cell := range cells {
 				fmt.Fprintf(cmd.OutOrStdout(), ", %s", store.CellUser(cell))
 			}
@@ -53,6 +59,6 @@ actual state and task records. Run it again with a new --cell to add a cell.`,
 	fl.StringVar(&tlsFiles.CA, "etcd-ca", "", "CA file")
 	fl.StringVar(&tlsFiles.Cert, "etcd-cert", "", "the root user's certificate")
 	fl.StringVar(&tlsFiles.Key, "etcd-key", "", "the root user's key")
-	fl.StringArrayVar(&cells, "cell", nil, "a cell to create a user and role for (repeatable)")
+	fl.StringArrayVar(&cells, "cell", nil, "a cell to create a user and role for, by its name (a DNS label; repeatable)")
 	return cmd
 }

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsync/cellsync/model"
+	"github.com/cellsync/cellsync/store"
 	"github.com/cellsync/cellsync/sync/hub"
 )
 
@@ -22,7 +24,7 @@ func TestCellCommand(t *testing.T) {
 	root.SetErr(&out)
 	root.SetArgs([]string{"cell", "--name", "extra", "--zone", "z2", "--label", "env=prod", "--label", "tier=edge",
 		"--capacity-memory", "1024", "--runtime", "sim", "--state-dir", t.TempDir(), "--log-level", "warn",
-		"--evacuation-timeout", "1s", "--metrics", "127.0.0.1:0", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
+		"--evacuation-timeout", "1s", "--metrics", "127.0.0.1:0", "--logs-listen", "127.0.0.1:0", "--etcd-endpoints", strings.Join(u.target.Etcd, ",")})
 	done := make(chan error, 1)
 	go func() { done <- root.ExecuteContext(ctx) }()
 
@@ -48,6 +50,18 @@ func TestCellCommand(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), "cellsync_cell_containers") {
 		t.Errorf("%s lacks the cell's metrics:\n%.500s", url, body)
+	}
+	// Its log server, announced and published in its registration.
+	_, rest, _ = strings.Cut(out.String(), "logs on ")
+	logsURL, _, _ := strings.Cut(rest, "\n")
+	c, err := store.Connect(ctx, store.Config{Endpoints: u.target.Etcd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, _, err := store.GetJSON[model.Cell](ctx, c, store.CellKey("extra"))
+	c.Close()
+	if err != nil || !strings.HasPrefix(logsURL, "http://127.0.0.1:") || rec.LogsURL != logsURL {
+		t.Errorf("logs announced at %q, registered at %q (%v)", logsURL, rec.LogsURL, err)
 	}
 	cells, err := run(t, "cells", "--etcd-endpoints", strings.Join(u.target.Etcd, ","))
 	if err != nil {
@@ -81,6 +95,8 @@ func TestCellFlags(t *testing.T) {
 		{name: "no name", args: []string{"--runtime", "sim"}, wantErr: `required flag(s) "name" not set`},
 		{name: "no etcd", args: []string{"--name", "c1", "--runtime", "sim"}, wantErr: "pass --etcd-endpoints or set CELLSYNC_ETCD_ENDPOINTS"},
 		{name: "bad label", args: []string{"--name", "c1", "--label", "Bad Key=x"}, wantErr: "label"},
+		{name: "logs for others without certificates", args: []string{"--name", "c1", "--runtime", "sim", "--etcd-endpoints", "http://127.0.0.1:1", "--logs-listen", "0.0.0.0:0"},
+			wantErr: "without certificates the log server listens on loopback only"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

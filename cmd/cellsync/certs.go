@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cellsync/cellsync/certs"
+	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
 )
 
@@ -21,8 +22,10 @@ func newCerts() *cobra.Command {
 		Short: "Generate a development CA and mutual-TLS certificates for etcd, the hub and cells",
 		Long: `certs writes a new certificate authority, a serving certificate for etcd
 (localhost, 127.0.0.1 and any --host) and client certificates for etcd's
-root user, the hub and each --cell (common name "cell-<name>"), as PEM files
-in --dir; ` + "`cellsync auth`" + ` then gives each identity its etcd role. For
+root user, the hub, routers and each --cell (common name "cell-<name>"), as PEM files
+in --dir; ` + "`cellsync auth`" + ` then gives each identity its etcd role. A cell's
+certificate also serves its logs (same host names as etcd's), which only the
+root and hub identities may read. For
 development and tests only: ECDSA P-256 keys, valid for one year.`,
 		Example: `  cellsync certs --dir dev-certs --cell c1 --cell c2
   # hub.yaml: etcd: {caFile: dev-certs/ca.pem, certFile: dev-certs/hub.pem, keyFile: dev-certs/hub-key.pem,
@@ -30,11 +33,16 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
   cellsync cell --name c1 --etcd-ca dev-certs/ca.pem --etcd-cert dev-certs/cell-c1.pem --etcd-key dev-certs/cell-c1-key.pem ...`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			clients := []string{store.RootUser, store.HubUser}
+			clients := []string{store.RootUser, store.HubUser, store.RouterUser}
+			var serving []string
 			for _, c := range cells {
+				if err := model.CheckCellName(c); err != nil {
+					return fmt.Errorf("--cell: %w", err)
+				}
 				clients = append(clients, store.CellUser(c))
+				serving = append(serving, store.CellUser(c))
 			}
-			files, err := certs.Generate(dir, certs.Options{Clients: clients, Hosts: hosts})
+			files, err := certs.Generate(dir, certs.Options{Clients: clients, Hosts: hosts, Serving: serving})
 			if err != nil {
 				return err
 			}
@@ -54,6 +62,6 @@ development and tests only: ECDSA P-256 keys, valid for one year.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "cellsync-certs", "directory to write the PEM files to")
 	cmd.Flags().StringArrayVar(&cells, "cell", nil, "a cell name to make a client certificate for (repeatable)")
-	cmd.Flags().StringArrayVar(&hosts, "host", nil, "an extra DNS name or IP address of etcd (repeatable)")
+	cmd.Flags().StringArrayVar(&hosts, "host", nil, "an extra DNS name or IP address of etcd and the cells (repeatable)")
 	return cmd
 }

@@ -52,7 +52,7 @@ func TestCertsAndAuth(t *testing.T) {
 	defer srv.Close()
 	ep := strings.Join(srv.Endpoints(), ",")
 	out, err := run(t, "auth", "--etcd-endpoints", ep, "--etcd-ca", pem("ca.pem"), "--etcd-cert", pem("root.pem"), "--etcd-key", pem("root-key.pem"), "--cell", "c1")
-	if err != nil || !strings.Contains(out, "etcd auth enabled: users root, hub, cell-c1") {
+	if err != nil || !strings.Contains(out, "etcd auth enabled: users root, hub, router, cell-c1") {
 		t.Fatalf("auth: %v\n%s", err, out)
 	}
 	c, err := store.Connect(ctx, store.Config{Endpoints: srv.Endpoints(), TLS: store.TLSFiles{CA: pem("ca.pem"), Cert: pem("cell-c1.pem"), Key: pem("cell-c1-key.pem")}})
@@ -65,5 +65,25 @@ func TestCertsAndAuth(t *testing.T) {
 	}
 	if _, err := run(t, "auth", "--cell", "c1"); err == nil {
 		t.Error("auth without endpoints and certificates succeeded")
+	}
+}
+
+// TestCellNamesChecked: a --cell that is not a cell name is refused before
+// anything is written or asked of etcd, since the name becomes an etcd user,
+// a role's key prefixes and a certificate's file name (issue 15.8).
+func TestCellNamesChecked(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"", "C1", "c1/", "../../etc/x", "c1,hub", strings.Repeat("c", 64)} {
+		out, err := run(t, "auth", "--etcd-endpoints", "https://127.0.0.1:1", "--etcd-ca", "ca.pem", "--etcd-cert", "root.pem", "--etcd-key", "root-key.pem", "--cell", name)
+		if err == nil || !strings.Contains(err.Error(), "--cell: ") {
+			t.Errorf("auth --cell %q: err = %v, want the name refused\n%s", name, err, out)
+		}
+		out, err = run(t, "certs", "--dir", dir, "--cell", name)
+		if err == nil || !strings.Contains(err.Error(), "--cell: ") {
+			t.Errorf("certs --cell %q: err = %v, want the name refused\n%s", name, err, out)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) > 0 {
+		t.Errorf("certs wrote %v (%v) for refused names", entries, err)
 	}
 }

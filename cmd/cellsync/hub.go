@@ -26,11 +26,13 @@ func newHub() *cobra.Command {
 		Long: `hub follows a branch of a Git repository, compiles every workload's CEL
 selector against the registered cells, places LRP instances and Tasks, and
 writes each cell's assignments to etcd. With no etcd endpoints it starts an
-embedded etcd in the data dir.
+embedded etcd in the data dir: on a unix socket there (this machine, this
+user: development), or with etcd.serverCertFile on mutual TLS (etcd.listen).
 
 Configuration comes from --config (see config/testdata/hub.yaml), then flags.
 Worker counts changed in the config file take effect without a restart.
-Metrics and GET /status are served on listen.metrics (default :9090).`,
+Metrics and GET /status are served on listen.metrics (default 127.0.0.1:9090,
+this machine only).`,
 		Example: `  cellsync hub --repo file:///srv/workloads
   cellsync hub --config hub.yaml --etcd-endpoints http://10.0.0.5:2379`,
 		Args: cobra.NoArgs,

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/cellsync/cellsync/cell/logs"
 )
 
 // exitError carries a process exit code through cobra without printing twice.
@@ -20,6 +22,10 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
+	// containerd's shim starts this binary as each container's log driver.
+	if code, ok := logs.RunDriver(os.Args); ok {
+		os.Exit(code)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRoot().ExecuteContext(ctx)
 	stop()
@@ -44,6 +50,6 @@ selector matches.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth())
+	root.AddCommand(newUp(), newHub(), newCell(), newStatus(), newCells(), newLogs(), newTasks(), newEvents(), newPlan(), newValidate(), newScaletest(), newCerts(), newAuth(), newRouter())
 	return root
 }

@@ -42,6 +42,9 @@ Exit status: 0 no changes, 2 changes, 1 error (like terraform plan
 			if err := ops.CheckFormat(format); err != nil {
 				return err
 			}
+			if err := lopts.Validate(); err != nil {
+				return fmt.Errorf("--max-file-size: %w", err)
+			}
 			opts := ops.PlanOptions{Dir: args[0], Loader: lopts,
 				Logger: slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))}
 			if cellsFile != "" {
@@ -80,7 +83,7 @@ Exit status: 0 no changes, 2 changes, 1 error (like terraform plan
 	target.add(fl)
 	fl.StringVar(&cellsFile, "cells", "", "YAML list of cells to plan against offline, instead of a running hub's")
 	fl.StringVarP(&format, "output", "o", ops.FormatTable, "output format: table, json or yaml")
-	fl.Int64Var(&lopts.MaxFileSize, "max-file-size", loader.DefaultMaxFileSize, "largest workload file read, in bytes")
+	fl.Int64Var(&lopts.MaxFileSize, "max-file-size", loader.MaxFileSize, fmt.Sprintf("largest workload file read, in bytes (at most %d)", loader.MaxFileSize))
 	fl.TextVar(&logLevel, "log-level", slog.LevelWarn, "log level of the private hub: debug, info, warn, error")
 	return cmd
 }

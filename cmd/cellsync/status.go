@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/cellsync/cellsync/ops"
+	"github.com/cellsync/cellsync/store"
 )
 
 // targetFlags are the flags every operator command finds the hub with.
@@ -15,6 +16,7 @@ type targetFlags struct {
 	etcd    []string
 	config  string
 	dataDir string
+	tls     store.TLSFiles
 }
 
 func (f *targetFlags) add(fl *pflag.FlagSet) {
@@ -22,10 +24,13 @@ func (f *targetFlags) add(fl *pflag.FlagSet) {
 	fl.StringSliceVar(&f.etcd, "etcd-endpoints", nil, "etcd endpoints (env "+ops.EnvEtcd+")")
 	fl.StringVar(&f.config, "config", "", "hub config file to read the endpoints from (env "+ops.EnvConfig+")")
 	fl.StringVar(&f.dataDir, "data-dir", "", "data dir of a running `cellsync up`, whose endpoints it recorded (default ./cellsync-data)")
+	fl.StringVar(&f.tls.CA, "etcd-ca", "", "CA file for mutual TLS with etcd and the cells' log servers (see cellsync certs)")
+	fl.StringVar(&f.tls.Cert, "etcd-cert", "", "the operator's certificate (root) for etcd and the cells' log servers")
+	fl.StringVar(&f.tls.Key, "etcd-key", "", "the operator's key")
 }
 
 func (f *targetFlags) resolve() (ops.Target, error) {
-	return ops.Resolve(ops.Lookup{Hub: f.hub, Etcd: f.etcd, ConfigPath: f.config, DataDir: f.dataDir, Getenv: os.Getenv})
+	return ops.Resolve(ops.Lookup{Hub: f.hub, Etcd: f.etcd, ConfigPath: f.config, DataDir: f.dataDir, Getenv: os.Getenv, TLS: f.tls})
 }
 
 func newStatus() *cobra.Command {
@@ -34,11 +39,19 @@ func newStatus() *cobra.Command {
 		format string
 	)
 	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show the hub's status: workloads, cells, errors and conflicts",
+		Use:   "status [WORKLOAD]",
+		Short: "Show the hub's status, or one workload's instances in detail",
 		Long: `status prints, per workload, the instances desired, placed, running and
 crashed; per cell whether it has applied the hub's last write (COMMIT current
 or behind); then unplaceable instances, file errors and conflicts.
+
+With a WORKLOAD (LRP/web, SelectorSyncSet/node-agent, Task/migrate-db) it
+prints that workload's instances, read from etcd: index, cell, zone,
+version and commit, state and since when, restarts, how the last run ended
+(exit code, OOM-killed with its limit, health check failed N times, image
+not found, killed by the hub) and health; then the full last exits, the
+placement reasons of unplaced instances and the workload's problems. For a
+Task: its cell, state, duration, exit code and result.
 
 It asks the hub (GET /status). With only etcd endpoints it reads the copy
 the hub keeps in etcd, written whenever the hub is settled. The hub is
@@ -46,15 +59,24 @@ found from --hub/--etcd-endpoints, then CELLSYNC_HUB/CELLSYNC_ETCD_ENDPOINTS,
 then --config (or CELLSYNC_CONFIG), then the endpoints a running
 ` + "`cellsync up`" + ` recorded in its data dir, then http://localhost:9090.`,
 		Example: `  cellsync status
-  cellsync status -o json --hub http://10.0.0.5:9090`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+  cellsync status -o json --hub http://10.0.0.5:9090
+  cellsync status LRP/web
+  cellsync status Task/migrate-db -o yaml`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ops.CheckFormat(format); err != nil {
 				return err
 			}
 			t, err := target.resolve()
 			if err != nil {
 				return err
+			}
+			if len(args) == 1 {
+				d, err := ops.ReadDetail(cmd.Context(), t, args[0])
+				if err != nil {
+					return err
+				}
+				return ops.RenderDetail(cmd.OutOrStdout(), d, format)
 			}
 			st, err := ops.FetchStatus(cmd.Context(), t)
 			if err != nil {

@@ -11,7 +11,16 @@ import (
 
 func TestStatus(t *testing.T) {
 	u := startUp(t, "", "--runtime", "sim")
-	waitStatus(t, u.target, "repo-example rolled out", rolledOut)
+	// The table's widths depend on every cell being current: wait for that
+	// too (the completed Task's removal reaches its cell last).
+	waitStatus(t, u.target, "repo-example rolled out and applied everywhere", func(st hub.Status) bool {
+		for _, c := range st.Cells {
+			if !c.Applied {
+				return false
+			}
+		}
+		return rolledOut(st)
+	})
 	etcd := strings.Join(u.target.Etcd, ",")
 
 	tests := []struct {

@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/config"
 	"github.com/cellsync/cellsync/ops"
 )
@@ -17,6 +19,8 @@ func newUp() *cobra.Command {
 		cfg      ops.LocalConfig
 		every    time.Duration
 		logLevel slog.Level
+		subnet   string
+		ports    string
 	)
 	cmd := &cobra.Command{
 		Use:   "up",
@@ -28,10 +32,13 @@ there, commit, and watch it roll out.
 
 Cells run containers through containerd when its socket answers (the local
 busybox image repo-example uses is imported), otherwise through the
-simulated runtime; up says which at start. It prints where /metrics and
-/status are (:9090, or a free port when taken), then one progress line
-whenever the picture changes, until Ctrl-C; then the cells stop their
-containers and everything shuts down.`,
+simulated runtime; up says which at start. Each cell gets its own bridge
+(csup1, csup2...), a part of --bridge-subnet and of --port-range for host
+ports. A router serves the LRPs' routes (:8080, or a free port when taken;
+repo-example's web is at Host web.apps.internal). up prints where the
+router, /metrics and /status are (127.0.0.1:9090, or a free port when
+taken), then one progress line whenever the picture changes, until Ctrl-C;
+then the cells stop their containers and everything shuts down.`,
 		Example: `  cellsync up
   cellsync up --runtime sim --cells 5
   cellsync up --repo https://example.com/workloads.git --data-dir /tmp/cs`,
@@ -39,6 +46,13 @@ containers and everything shuts down.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			out := cmd.OutOrStdout()
+			var err error
+			if cfg.Subnet, err = netip.ParsePrefix(subnet); err != nil {
+				return fmt.Errorf("--bridge-subnet: %w", err)
+			}
+			if cfg.Ports, err = cell.ParsePortRange(ports); err != nil {
+				return fmt.Errorf("--port-range: %w", err)
+			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel}))
 			l, err := ops.StartLocal(ctx, cfg, ops.LocalDeps{Logger: log, Out: out})
 			if err != nil {
@@ -46,7 +60,8 @@ containers and everything shuts down.`,
 			}
 			t := l.Target()
 			fmt.Fprintf(out, "hub: status %s/status, metrics %s/metrics; etcd %s\n", t.Hub, t.Hub, strings.Join(t.Etcd, ","))
-			fmt.Fprintf(out, "try: cellsync status; cellsync cells (in another terminal, from this directory)\n")
+			fmt.Fprintf(out, "router: %s (try: curl -H 'Host: web.apps.internal' %s/)\n", l.RouterURL(), l.RouterURL())
+			fmt.Fprintf(out, "try: cellsync status; cellsync cells; cellsync logs LRP/web; cellsync events (in another terminal, from this directory)\n")
 			errc := make(chan error, 1)
 			go func() { errc <- l.Run(ctx) }()
 			tick := time.NewTicker(every)
@@ -77,8 +92,12 @@ containers and everything shuts down.`,
 	fl.StringVar(&cfg.Runtime, "runtime", "", "containerd or sim (default: containerd when its socket answers, else sim)")
 	fl.StringVar(&cfg.ContainerdSocket, "containerd-socket", ops.DefaultContainerdSocket, "containerd's socket")
 	fl.StringVar(&cfg.DataDir, "data-dir", config.Default().DataDir, "directory for etcd, the repository and the cells' state")
-	fl.StringVar(&cfg.Metrics, "listen", ":9090", "address of /metrics and /status (a free port is used when it is taken)")
+	fl.StringVar(&cfg.Metrics, "listen", "127.0.0.1:9090", "address of /metrics and /status; \":9090\" serves other machines too (a free port is used when it is taken)")
 	fl.DurationVar(&every, "refresh", time.Second, "how often the progress line is refreshed")
+	fl.StringVar(&cfg.Router, "router", ops.DefaultRouter, "address of the router (a free port is used when it is taken)")
+	fl.StringVar(&cfg.BridgePrefix, "bridge-prefix", ops.DefaultBridgePrefix, "the cells' bridges are named prefix1, prefix2...")
+	fl.StringVar(&subnet, "bridge-subnet", ops.DefaultLocalSubnet, "IPv4 subnet split among the cells' bridges")
+	fl.StringVar(&ports, "port-range", ops.DefaultLocalPorts.String(), "host ports split among the cells (first-last)")
 	fl.TextVar(&logLevel, "log-level", slog.LevelWarn, "log level of the hub and cells (to stderr): debug, info, warn, error")
 	return cmd
 }

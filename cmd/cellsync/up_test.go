@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"github.com/cellsync/cellsync/cell/runtime/containerd/ctrdtest"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -74,7 +79,7 @@ func startUp(t *testing.T, dataDir string, args ...string) *upRun {
 	root := newRoot()
 	root.SetOut(u.out)
 	root.SetErr(u.out)
-	root.SetArgs(append([]string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--refresh", "50ms"}, args...))
+	root.SetArgs(append([]string{"up", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--router", "127.0.0.1:0", "--refresh", "50ms"}, args...))
 	go func() {
 		u.err = root.ExecuteContext(ctx)
 		close(u.done)
@@ -131,8 +136,18 @@ func workload(st hub.Status, id string) hub.WorkloadStatus {
 	return hub.WorkloadStatus{}
 }
 
-// rolledOut holds once repo-example runs everywhere.
+// rolledOut holds once repo-example runs everywhere: on all three cells of
+// `up`, each having applied the hub's last write (a cell registering late
+// would otherwise be missed).
 func rolledOut(st hub.Status) bool {
+	if len(st.Cells) != 3 {
+		return false
+	}
+	for _, c := range st.Cells {
+		if !c.Applied {
+			return false
+		}
+	}
 	web, worker := workload(st, "LRP/web"), workload(st, "LRP/worker")
 	return st.Synced && web.Running == 4 && worker.Running == 2 && workload(st, "Task/migrate-db").Task == "COMPLETED"
 }
@@ -228,7 +243,7 @@ func TestUpFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := run(t, append([]string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0"}, tt.args...)...)
+			out, err := run(t, append([]string{"up", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--router", "127.0.0.1:0"}, tt.args...)...)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q\n%s", err, tt.wantErr, out)
 			}
@@ -247,7 +262,7 @@ func TestUpEndToEnd(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dataDir := t.TempDir()
-	up := exec.Command(bin, "up", "--runtime", "sim", "--data-dir", dataDir, "--listen", "127.0.0.1:0")
+	up := exec.Command(bin, "up", "--runtime", "sim", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--router", "127.0.0.1:0")
 	var upOut syncBuffer
 	up.Stdout, up.Stderr = &upOut, &upOut
 	up.Dir = "../.." // where repo-example is
@@ -315,13 +330,58 @@ func fieldsOf(table, key string) string {
 // CELLSYNC_REQUIRE_CONTAINERD=1 makes it fail.
 func TestUpContainerd(t *testing.T) {
 	sock := startContainerd(t)
-	u := startUp(t, "", "--runtime", "containerd", "--containerd-socket", sock, "--cells", "2")
+	n, err := ctrdtest.ReserveNet()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Release(nil) // up removes its bridges itself
+	prefix := n.Bridge.Name + "-"
+	u := startUp(t, "", "--runtime", "containerd", "--containerd-socket", sock, "--cells", "2",
+		"--bridge-prefix", prefix, "--bridge-subnet", n.Bridge.Subnet.String(),
+		"--port-range", fmt.Sprintf("%d-%d", n.FirstPort, n.LastPort))
 	// web's four instances each serve port 8080 in their own network
-	// namespace and pass an exec health check there.
-	waitStatus(t, u.target, "repo-example RUNNING in containerd", func(st hub.Status) bool {
-		return workload(st, "LRP/worker").Running == 2 && workload(st, "SelectorSyncSet/node-agent").Running == 2 &&
-			workload(st, "LRP/web").Running == 4 && workload(st, "Task/migrate-db").Task == "COMPLETED"
-	})
+	// namespace on their cell's bridge and pass an HTTP health check.
+	// Real containers with CNI on a loaded machine: a longer wait than
+	// waitStatus's, and the state it stopped at when it fails.
+	var st hub.Status
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		var err error
+		st, err = ops.FetchStatus(context.Background(), u.target)
+		if err == nil && workload(st, "LRP/worker").Running == 2 && workload(st, "SelectorSyncSet/node-agent").Running == 2 &&
+			workload(st, "LRP/web").Running == 4 && workload(st, "Task/migrate-db").Task == "COMPLETED" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("repo-example not RUNNING in containerd after 120 s: %+v %+v %+v %+v (err %v)\n%s", workload(st, "LRP/web"), workload(st, "LRP/worker"),
+				workload(st, "SelectorSyncSet/node-agent"), workload(st, "Task/migrate-db"), err, u.out.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The README's last step: curl through the router.
+	m := regexp.MustCompile(`router: (http://127\.0\.0\.1:\d+) `).FindStringSubmatch(u.out.String())
+	if m == nil {
+		t.Fatalf("up did not print the router's address:\n%s", u.out.String())
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodGet, m[1]+"/", nil)
+		req.Host = "web.apps.internal"
+		body := ""
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			body = string(b)
+		}
+		if err == nil && resp.StatusCode == 200 && body == "<h1>served by cellsync</h1>" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("curl -H 'Host: web.apps.internal' %s/: %v %q", m[1], err, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	out, err := run(t, "cells", "--etcd-endpoints", strings.Join(u.target.Etcd, ","))
 	if err != nil || !strings.Contains(out, "containerd") && !strings.Contains(out, "ok") {
 		t.Errorf("cells: %v\n%s", err, out)
@@ -332,6 +392,11 @@ func TestUpContainerd(t *testing.T) {
 	for _, want := range []string{"runtime: containerd at " + sock, "image: imported " + ops.BusyboxImage} {
 		if !strings.Contains(u.out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, u.out.String())
+		}
+	}
+	for _, i := range []string{"1", "2"} {
+		if _, err := net.InterfaceByName(prefix + i); err == nil {
+			t.Errorf("bridge %s%s left behind", prefix, i)
 		}
 	}
 }

@@ -22,6 +22,9 @@ exits 1 when there is any problem.`,
 		Example: "  cellsync validate repo-example",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := opts.Validate(); err != nil {
+				return fmt.Errorf("--max-file-size: %w", err)
+			}
 			dir := args[0]
 			info, err := os.Stat(dir)
 			if err != nil {
@@ -30,7 +33,10 @@ exits 1 when there is any problem.`,
 			if !info.IsDir() {
 				return fmt.Errorf("validate: %s is not a directory", dir)
 			}
-			res := loader.Load(os.DirFS(dir), opts)
+			res, err := loader.LoadDir(dir, opts)
+			if err != nil {
+				return fmt.Errorf("validate: %w", err)
+			}
 			env, err := selectors.NewEnv(selectors.Config{})
 			if err != nil {
 				return fmt.Errorf("validate: %w", err)
@@ -49,6 +55,6 @@ exits 1 when there is any problem.`,
 			return nil
 		},
 	}
-	cmd.Flags().Int64Var(&opts.MaxFileSize, "max-file-size", loader.DefaultMaxFileSize, "largest workload file read, in bytes")
+	cmd.Flags().Int64Var(&opts.MaxFileSize, "max-file-size", loader.MaxFileSize, fmt.Sprintf("largest workload file read, in bytes (at most %d)", loader.MaxFileSize))
 	return cmd
 }

@@ -56,3 +56,27 @@ func TestValidate(t *testing.T) {
 		t.Error("validate of a missing dir succeeded")
 	}
 }
+
+// TestValidateStaysInsideDir: a symlink to a directory outside DIR is not
+// followed, so its workloads are neither read nor reported valid (issue 15.7).
+func TestValidateStaysInsideDir(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	secret := "apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: outside}\n"
+	if err := os.WriteFile(filepath.Join(outside, "secret.yaml"), []byte(secret), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(dir, "out")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("out/secret.yaml", filepath.Join(dir, "w.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "validate", dir)
+	var ee exitError
+	if !errors.As(err, &ee) || ee.code != 1 {
+		t.Fatalf("validate: err = %v, want exit status 1; output:\n%s", err, out)
+	}
+	if !strings.Contains(out, `w.yaml: symlink to "out/secret.yaml" goes through out, a symlinked directory`) {
+		t.Errorf("output lacks the symlink error:\n%s", out)
+	}
+}

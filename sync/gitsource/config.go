@@ -66,8 +66,8 @@ type Config struct {
 	// WebhookSecret is the shared secret of the webhook's HMAC-SHA256
 	// signature. Empty disables the webhook (every request is refused).
 	WebhookSecret string
-	// MaxFileSize is the largest workload file read, in bytes; default
-	// loader.DefaultMaxFileSize (1 MiB).
+	// MaxFileSize is the largest workload file read, in bytes; default and
+	// maximum loader.MaxFileSize (256 KiB).
 	MaxFileSize int64
 }
 
@@ -121,7 +121,10 @@ func (c *Config) validate() (remoteKind, string, error) {
 		return 0, "", fmt.Errorf("git config: massDeleteFraction %v is over 1", c.MassDeleteFraction)
 	}
 	if c.MaxFileSize <= 0 {
-		c.MaxFileSize = loader.DefaultMaxFileSize
+		c.MaxFileSize = loader.MaxFileSize
+	}
+	if err := (loader.Options{MaxFileSize: c.MaxFileSize}).Validate(); err != nil {
+		return 0, "", fmt.Errorf("git config: %w", err)
 	}
 	p := path.Clean("/" + strings.TrimSpace(c.Path))
 	c.Path = strings.TrimPrefix(p, "/")

@@ -164,6 +164,16 @@ func TestLastGoodState(t *testing.T) {
 			want:     map[string]string{"LRP/d": "d:1"},
 			wantErrs: map[string]string{"apps/d.yaml": "byte limit"},
 		},
+		{
+			// 7 KB whose aliases stand for 1,000,000 nodes (issue 15):
+			// an error at its line, not a hub out of memory.
+			name: "a file whose aliases expand past the node budget keeps its last good version",
+			changes: map[string]string{"apps/d.yaml": "apiVersion: cellsync.io/v1\nkind: SelectorSyncSet\nmetadata: {name: d}\nspec:\n  resources:\n" +
+				"  - &r {kind: LRP, metadata: {name: d}, spec: {image: x, command: [" + strings.Repeat("a,", 999) + "a]}}\n" +
+				strings.Repeat("  - *r\n", 999)},
+			want:     map[string]string{"LRP/d": "d:1", "SelectorSyncSet/d": "-"},
+			wantErrs: map[string]string{"apps/d.yaml": "the file decodes to more than 200000 YAML nodes"},
+		},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -37,13 +38,14 @@ func (s *Source) WebhookHandler() http.Handler {
 			http.Error(w, "webhook disabled: no secret configured", http.StatusNotFound)
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
-		if err != nil {
-			http.Error(w, "cannot read body", http.StatusBadRequest)
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
-		if len(body) > maxWebhookBody {
-			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		if err != nil {
+			http.Error(w, "cannot read body", http.StatusBadRequest)
 			return
 		}
 		if !validSignature(s.cfg.WebhookSecret, body, r.Header.Get(SignatureHeader)) {

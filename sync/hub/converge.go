@@ -144,5 +144,7 @@ func (h *Hub) convergeKey(ctx context.Context, t *term, key string) error {
 	t.sched.ReleaseTask(name)
 	t.fanout.Add(workloadID(model.KindTask, name))
 	h.log.Info("task failed: its cell disappeared", "task", name, "cell", te.rec.Cell)
+	h.emit(model.Event{Type: model.EventTaskFailed, Severity: model.SeverityWarning, Workload: workloadID(model.KindTask, name), Cell: te.rec.Cell,
+		Message: fmt.Sprintf("task %s failed: its cell %s disappeared", name, te.rec.Cell)})
 	return nil
 }

@@ -93,8 +93,10 @@ func (h *Hub) setDesired(ctx context.Context, t *term, d *Desired) error {
 		t.specsStored[op.Key[len(store.SpecsPrefix):]] = true
 	}
 	prev := t.workloads
+	prevCommit, prevErrs := t.commit, errorStrings(t)
 	t.workloads, t.commit, t.errors, t.workloadErrors = next, d.Commit, d.Errors, errs
 	first := !t.haveDesired
+	h.desiredEvents(t, prevCommit, prevErrs, d, next, first)
 	for hash, body := range t.bodies {
 		if _, ok := bodies[hash]; !ok && t.applyIntents[hash] == nil {
 			bodies[hash] = body // a merged body still in use

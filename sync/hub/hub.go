@@ -80,6 +80,8 @@ type Deps struct {
 	Logger *slog.Logger
 	// Metrics records what the hub does; nil records nothing.
 	Metrics *metrics.Hub
+	// Events receives the hub's events (see events.go); nil records none.
+	Events EventSink
 }
 
 // Hub reconciles the desired model into per-cell assignments. Create it with
@@ -101,6 +103,10 @@ type Hub struct {
 	// mu guards the term state below: everything a leadership term builds.
 	mu sync.Mutex
 	t  *term
+
+	// appliedReported is the last commit reported applied everywhere;
+	// owned by statusLoop.
+	appliedReported string
 }
 
 // term is the state of one leadership term, rebuilt from etcd each time this

@@ -25,6 +25,8 @@ type fixture struct {
 	stop  func()
 	ctx   context.Context
 	cells map[string]model.Cell
+	// events, when set before start, receives the hub's events.
+	events hub.EventSink
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -48,7 +50,7 @@ func (f *fixture) start() *hub.Hub {
 func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
 	f.t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log})
+	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Events: f.events})
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()

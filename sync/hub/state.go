@@ -188,6 +188,7 @@ func (h *Hub) onCells(t *term, evs []store.Event) {
 			continue
 		}
 		h.log.Info("cell gone", "cell", name)
+		h.cellGoneEvent(t.cells[name])
 		delete(t.cells, name)
 		delete(t.reports, name)
 		h.enqueueChanges(t, h.evaluate(func() []selectorChange { return t.index.RemoveCell(name) }))

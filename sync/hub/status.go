@@ -174,6 +174,7 @@ func (h *Hub) Status() Status {
 	for _, id := range slices.Sorted(maps.Keys(t.workloadErrors)) {
 		st.Errors = append(st.Errors, t.workloadErrors[id].Error())
 	}
+	st.Errors = append(st.Errors, taskEditNotices(t)...)
 	for _, k := range slices.Sorted(maps.Keys(t.tooLarge)) {
 		st.Errors = append(st.Errors, t.tooLarge[k].Error())
 	}
@@ -214,6 +215,7 @@ func (h *Hub) statusLoop(ctx context.Context, every time.Duration) error {
 		}
 		st := h.Status()
 		h.recordGauges(st)
+		h.appliedEvent(st)
 		if !st.Synced {
 			continue
 		}

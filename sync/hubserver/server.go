@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/events"
 	"github.com/cellsync/cellsync/internal/httpserve"
 	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
@@ -24,6 +25,10 @@ import (
 	"github.com/cellsync/cellsync/sync/gitsource"
 	"github.com/cellsync/cellsync/sync/hub"
 )
+
+// hubEventCapacity is how many events the hub keeps in its prefix of the
+// event log.
+const hubEventCapacity = 2000
 
 // Options configure a hub process.
 type Options struct {
@@ -38,6 +43,10 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Store, if set, is used instead of connecting (the caller owns it).
 	Store *store.Client
+	// HTTPLimits bound what clients can hold of the hub's HTTP listeners
+	// (timeouts, body size, connections); zero fields take httpserve's
+	// defaults.
+	HTTPLimits httpserve.Limits
 }
 
 // Server is a started hub process.
@@ -49,6 +58,8 @@ type Server struct {
 	ownStore bool
 	Hub      *hub.Hub
 	Source   *gitsource.Source
+	// Events writes the hub's events (package events).
+	Events   *events.Writer
 	Metrics  *metrics.Hub
 	registry *prometheus.Registry
 	// listeners, bound by Start so that their addresses are known.
@@ -82,6 +93,9 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 			ec := store.EmbedConfig{Dir: dir}
 			if cfg.Etcd.ServerCertFile != "" {
 				ec.TLS = store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.ServerCertFile, Key: cfg.Etcd.ServerKeyFile}
+				if cfg.Etcd.Listen != "" {
+					ec.ClientURL = etcdClientURL(cfg.Etcd.Listen)
+				}
 			}
 			if s.embedded, err = store.StartEmbedded(ctx, ec); err != nil {
 				return nil, err
@@ -98,10 +112,14 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.Events, err = events.New(events.Config{Prefix: store.HubEventsPrefix, Capacity: hubEventCapacity},
+		events.Deps{Store: s.store, Logger: s.log}); err != nil {
+		return nil, err
+	}
 	s.Hub = hub.New(hub.Config{
 		Workers:        hub.Workers{Fanout: cfg.Workers.Fanout, Apply: cfg.Workers.Apply, Convergence: cfg.Workers.Convergence},
 		ResyncInterval: cfg.ResyncInterval,
-	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics})
+	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics, Events: s.Events})
 
 	gcfg := gitsource.Config{
 		URL: cfg.Git.URL, Branch: cfg.Git.Branch, Path: cfg.Git.Path, PollInterval: cfg.Git.PollInterval,
@@ -135,6 +153,16 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		}
 	}
 	return s, nil
+}
+
+// etcdClientURL is the embedded etcd's client URL for etcd.listen, which
+// etcd wants with an IP: ":2379" means every interface.
+func etcdClientURL(listen string) string {
+	host, port, _ := net.SplitHostPort(listen) // validated by config
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	return "https://" + net.JoinHostPort(host, port)
 }
 
 func readTrimmed(file string) (string, error) {
@@ -181,6 +209,15 @@ func (s *Server) MetricsAddr() string {
 	return s.metricsLn.Addr().String()
 }
 
+// WebhookAddr is the address of the Git webhook's own listener, or "" when
+// there is none (no secret, or no listen.webhook).
+func (s *Server) WebhookAddr() string {
+	if s.webhookLn == nil {
+		return ""
+	}
+	return s.webhookLn.Addr().String()
+}
+
 // Store returns the store client the hub uses.
 func (s *Server) Store() *store.Client { return s.store }
 
@@ -199,20 +236,22 @@ func (s *Server) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Hub.Run(ctx) })
 	g.Go(func() error { return s.Source.Run(ctx) })
+	g.Go(func() error { return s.Events.Run(ctx) })
 	if s.metricsLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", metrics.Handler(s.registry))
 		mux.Handle("GET /status", s.Hub)
+		mux.Handle("GET "+events.Path, events.Handler(s.store))
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 		if s.webhookLn == nil {
 			mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
 		}
-		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.metricsLn, mux, s.opts.HTTPLimits) })
 	}
 	if s.webhookLn != nil {
 		mux := http.NewServeMux()
 		mux.Handle("POST "+gitsource.WebhookPath, s.Source.WebhookHandler())
-		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux) })
+		g.Go(func() error { return httpserve.Serve(ctx, s.webhookLn, mux, s.opts.HTTPLimits) })
 	}
 	if path := s.opts.ConfigPath; path != "" {
 		g.Go(func() error {

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/events"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/ops"
 	"github.com/cellsync/cellsync/store"
@@ -188,6 +189,34 @@ func TestHubProcessEndToEnd(t *testing.T) {
 		}
 		return false
 	})
+
+	// The hub's event log, on its HTTP API, tells of both commits.
+	evDeadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + srv.MetricsAddr() + events.Path + "?since=1h")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []model.Event
+		err = json.NewDecoder(resp.Body).Decode(&evs)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]bool{}
+		for _, e := range evs {
+			if e.Type == model.EventCommitSeen && e.Source == "hub" {
+				seen[e.Commit] = true
+			}
+		}
+		if seen[first] && seen[second] {
+			break
+		}
+		if time.Now().After(evDeadline) {
+			t.Fatalf("GET /events lacks CommitSeen for %s and %s: %+v", first, second, evs)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
 
 	// Editing the config file resizes the worker pools without a restart.
 	writeConfig("{fanout: 3, apply: 5, convergence: 1}")

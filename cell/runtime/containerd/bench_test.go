@@ -26,12 +26,18 @@ func runningCount(tb testing.TB, st *store.Client, cellName string) int {
 // BenchmarkLRPStart measures, for one cell and one LRP of n `sleep`
 // instances, the time from the desired key written to all n RUNNING in
 // etcd. The simulated runtime in the same run is the baseline: the ratio is
-// what containerd adds to the agent's own work.
+// what containerd adds to the agent's own work; host against bridge
+// networking is what CNI adds.
 func BenchmarkLRPStart(b *testing.B) {
 	for _, n := range []int{1, 20} {
 		var simSeconds float64
-		for _, rtName := range []string{"sim", "containerd"} {
-			b.Run(fmt.Sprintf("runtime=%s/instances=%d", rtName, n), func(b *testing.B) {
+		for _, run := range []struct{ rt, network string }{{"sim", ""}, {"containerd", model.NetworkHost}, {"containerd", model.NetworkBridge}} {
+			rtName := run.rt
+			label := rtName
+			if run.network != "" {
+				label += "/network=" + run.network
+			}
+			b.Run(fmt.Sprintf("runtime=%s/instances=%d", label, n), func(b *testing.B) {
 				var rt cell.Runtime
 				if rtName == "sim" {
 					rt = sim.New(nil)
@@ -40,9 +46,11 @@ func BenchmarkLRPStart(b *testing.B) {
 				}
 				st, _ := storetest.New(b)
 				h := hub{b, st}
-				name := fmt.Sprintf("bench-%s-%d", rtName, n)
+				name := fmt.Sprintf("bench-%s%s-%d", rtName, run.network, n)
 				startAgent(b, st, rt, name, cell.Evacuate, b.TempDir())
-				spec := h.put(lrp("sleeper", "sleep", "3600"))
+				l := lrp("sleeper", "sleep", "3600")
+				l.Spec.Network = run.network
+				spec := h.put(l)
 				idx := make([]int32, n)
 				for i := range idx {
 					idx[i] = int32(i)

@@ -2,12 +2,9 @@ package containerd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -35,10 +32,10 @@ const (
 	DefaultRuntime = "io.containerd.runc.v2"
 )
 
-// labelNetwork records a container's network mode for CheckPort.
+// labelNetwork records a container's network mode for Address.
 const labelNetwork = "cellsync.io/network"
 
-// Config says how to reach containerd and where to keep output.
+// Config says how to reach containerd and how to capture output.
 type Config struct {
 	// Address is containerd's socket, e.g. /run/containerd/containerd.sock.
 	Address string
@@ -49,12 +46,18 @@ type Config struct {
 	Snapshotter string
 	// Runtime is the OCI runtime shim; default io.containerd.runc.v2.
 	Runtime string
-	// StateDir holds the output files of containers started with Output.
-	// Required.
-	StateDir string
+	// LogDriver is the program containerd's shim runs beside each container
+	// whose spec asks for logs (see package cell/logs); default the running
+	// executable, which must call logs.RunDriver first thing in main (the
+	// cellsync binary does; so does the TestMain of a test that runs
+	// containers).
+	LogDriver string
 	// StopGrace is how long Stop waits after SIGTERM before SIGKILL;
 	// default 5s.
 	StopGrace time.Duration
+	// Bridge is the network of containers with network bridge (see
+	// network.go).
+	Bridge BridgeConfig
 }
 
 // Runtime runs containers through containerd. It implements cell.Runtime
@@ -62,6 +65,7 @@ type Config struct {
 type Runtime struct {
 	cfg    Config
 	client *containerd.Client
+	net    *network
 	execs  atomic.Uint64
 }
 
@@ -69,9 +73,6 @@ type Runtime struct {
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.Address == "" {
 		return nil, fmt.Errorf("containerd runtime: no socket address")
-	}
-	if cfg.StateDir == "" {
-		return nil, fmt.Errorf("containerd runtime: no state directory")
 	}
 	if cfg.Namespace == "" {
 		cfg.Namespace = DefaultNamespace
@@ -85,8 +86,15 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cfg.StopGrace == 0 {
 		cfg.StopGrace = DefaultStopGrace
 	}
-	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o755); err != nil {
+	if err := cfg.Bridge.validate(); err != nil {
 		return nil, fmt.Errorf("containerd runtime: %w", err)
+	}
+	if cfg.LogDriver == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("containerd runtime: log driver: %w", err)
+		}
+		cfg.LogDriver = exe
 	}
 	c, err := containerd.New(cfg.Address, containerd.WithDefaultNamespace(cfg.Namespace), containerd.WithTimeout(10*time.Second))
 	if err != nil {
@@ -96,7 +104,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		c.Close()
 		return nil, fmt.Errorf("connect containerd at %s: %w", cfg.Address, err)
 	}
-	return &Runtime{cfg: cfg, client: c}, nil
+	return &Runtime{cfg: cfg, client: c, net: newNetwork(cfg.Bridge)}, nil
 }
 
 // Close releases the connection; containers keep running.
@@ -130,7 +138,7 @@ func (r *Runtime) Import(ctx context.Context, archive io.Reader) ([]string, erro
 
 // ErrImageNotFound is an image that is neither in containerd's store nor
 // pullable.
-var ErrImageNotFound = errors.New("image not found")
+var ErrImageNotFound = cell.ErrImageNotFound
 
 // image returns an unpacked image: from the store, or pulled.
 func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, error) {
@@ -155,10 +163,6 @@ func (r *Runtime) image(ctx context.Context, ref string) (containerd.Image, erro
 		}
 	}
 	return img, nil
-}
-
-func (r *Runtime) logPath(id string) string {
-	return filepath.Join(r.cfg.StateDir, "logs", id+".log")
 }
 
 // Start implements cell.Runtime.
@@ -193,10 +197,13 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 	}
 	network := spec.Network
 	if network == "" {
-		network = model.NetworkHost
+		network = model.NetworkBridge
 	}
-	if network == model.NetworkHost {
+	switch network {
+	case model.NetworkHost:
 		opts = append(opts, oci.WithHostNamespace(specs.NetworkNamespace), oci.WithHostHostsFile, oci.WithHostResolvconf)
+	case model.NetworkBridge:
+		opts = append(opts, oci.WithHostResolvconf)
 	}
 	// A snapshot left by a start that failed half-way would block this ID
 	// for good; the agent stops any container of this ID before Start, so a
@@ -226,20 +233,21 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) (err error
 			_ = c.Delete(dctx, containerd.WithSnapshotCleanup)
 		}
 	}()
-	creator := cio.NullIO
-	if spec.Output {
-		path := r.logPath(spec.ID)
-		if err := os.WriteFile(path, nil, 0o644); err != nil {
-			return fmt.Errorf("start %s: %w", spec.ID, err)
-		}
-		creator = cio.LogFile(path)
-	}
-	task, err := c.NewTask(ctx, creator)
+	task, err := c.NewTask(ctx, r.logIO(spec.Logs))
 	if err != nil {
 		return fmt.Errorf("create task %s: %w", spec.ID, err)
 	}
+	if network == model.NetworkBridge {
+		// The created task's process holds its new network namespace and
+		// has not run yet: the network is there before the program is.
+		if err := r.net.attach(ctx, c, task.Pid(), spec); err != nil {
+			_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+			return err
+		}
+	}
 	if err := task.Start(ctx); err != nil {
 		_, _ = task.Delete(context.WithoutCancel(ctx), containerd.WithProcessKill)
+		_ = r.net.detach(context.WithoutCancel(ctx), spec.ID)
 		return fmt.Errorf("start task %s: %w", spec.ID, err)
 	}
 	return nil
@@ -258,7 +266,7 @@ func (r *Runtime) Wait(ctx context.Context, id string) (cell.Exit, error) {
 	task, err := c.Task(ctx, nil)
 	if errdefs.IsNotFound(err) {
 		// A container without a task never ran or its task was deleted.
-		return cell.Exit{Code: -1, At: time.Now(), Output: r.output(id)}, nil
+		return cell.Exit{Code: -1, At: time.Now()}, nil
 	}
 	if err != nil {
 		return cell.Exit{}, fmt.Errorf("wait %s: %w", id, err)
@@ -273,31 +281,15 @@ func (r *Runtime) Wait(ctx context.Context, id string) (cell.Exit, error) {
 		if err != nil {
 			return cell.Exit{}, fmt.Errorf("wait %s: %w", id, err)
 		}
-		return cell.Exit{Code: int(code), At: at, Output: r.output(id)}, nil
+		return cell.Exit{Code: int(code), At: at, OOMKilled: r.oomKilled(ctx, c)}, nil
 	case <-ctx.Done():
 		return cell.Exit{}, ctx.Err()
 	}
 }
 
-// output returns the tail of a container's output file, if any.
-func (r *Runtime) output(id string) []byte {
-	f, err := os.Open(r.logPath(id))
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil
-	}
-	off := max(0, st.Size()-model.MaxTaskResult)
-	b := make([]byte, st.Size()-off)
-	n, _ := f.ReadAt(b, off)
-	return b[:n]
-}
-
 // Stop implements cell.Runtime: SIGTERM, SIGKILL after StopGrace, then the
-// task, container, snapshot and output file are removed.
+// task and its log driver (which finishes writing the output first), the
+// container and its snapshot are removed; the output stays.
 func (r *Runtime) Stop(ctx context.Context, id string) error {
 	ctx = r.ns(ctx)
 	c, err := r.client.LoadContainer(ctx, id)
@@ -320,10 +312,14 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 			return fmt.Errorf("delete task %s: %w", id, err)
 		}
 	}
+	// The container stays until its network is gone, so that a failed
+	// teardown is retried by the next Stop.
+	if err := r.net.detach(ctx, id); err != nil {
+		return fmt.Errorf("stop %s: %w", id, err)
+	}
 	if err := c.Delete(ctx, containerd.WithSnapshotCleanup); err != nil && !errdefs.IsNotFound(err) {
 		return fmt.Errorf("delete container %s: %w", id, err)
 	}
-	_ = os.Remove(r.logPath(id))
 	return nil
 }
 
@@ -407,28 +403,6 @@ func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, erro
 	case <-ctx.Done():
 		return -1, fmt.Errorf("exec in %s: %w", id, ctx.Err())
 	}
-}
-
-// CheckPort implements cell.Runtime for containers on the host network;
-// containers with network none have no port reachable from the agent.
-func (r *Runtime) CheckPort(ctx context.Context, id string, port int) error {
-	c, err := r.client.LoadContainer(r.ns(ctx), id)
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	labels, err := c.Labels(r.ns(ctx))
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	if labels[labelNetwork] == model.NetworkNone {
-		return fmt.Errorf("check port %d of %s: container has network none", port, id)
-	}
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		return fmt.Errorf("check port %d of %s: %w", port, id, err)
-	}
-	return conn.Close()
 }
 
 // List implements cell.Runtime.

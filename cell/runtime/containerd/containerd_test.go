@@ -20,6 +20,7 @@ import (
 
 	"github.com/cellsync/cellsync/cell"
 	"github.com/cellsync/cellsync/cell/imagebuild"
+	"github.com/cellsync/cellsync/cell/logs"
 	ctrd "github.com/cellsync/cellsync/cell/runtime/containerd"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/store"
@@ -36,6 +37,10 @@ var daemon struct {
 }
 
 func TestMain(m *testing.M) {
+	// containerd's shim runs this test binary as the containers' log driver.
+	if code, ok := logs.RunDriver(os.Args); ok {
+		os.Exit(code)
+	}
 	os.Exit(runMain(m))
 }
 
@@ -66,8 +71,7 @@ func startContainerd() (func(), error) {
 	if err != nil {
 		return nil, err
 	}
-	importDir := filepath.Join(d.Dir, "import")
-	rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket, StateDir: importDir})
+	rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket})
 	if err != nil {
 		d.Stop()
 		return nil, err
@@ -87,7 +91,7 @@ func startContainerd() (func(), error) {
 		// Remove what tests left, so no shim outlives the daemon.
 		cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if rt, err := ctrd.New(cctx, ctrd.Config{Address: d.Socket, StateDir: importDir, StopGrace: 100 * time.Millisecond}); err == nil {
+		if rt, err := ctrd.New(cctx, ctrd.Config{Address: d.Socket, StopGrace: 100 * time.Millisecond}); err == nil {
 			cs, _ := rt.List(cctx)
 			for _, c := range cs {
 				_ = rt.Stop(cctx, c.ID)
@@ -104,12 +108,35 @@ func newRuntime(t testing.TB) *ctrd.Runtime {
 	if daemon.skip != "" {
 		t.Skip(daemon.skip)
 	}
-	rt, err := ctrd.New(context.Background(), ctrd.Config{Address: daemon.address, StateDir: t.TempDir(), StopGrace: 200 * time.Millisecond})
+	rt, _ := newNetRuntime(t)
+	return rt
+}
+
+// newNetRuntime connects to the shared containerd with a bridge network of
+// the test's own, removed when the test ends, or skips the test.
+func newNetRuntime(t testing.TB) (*ctrd.Runtime, *ctrdtest.Net) {
+	t.Helper()
+	if daemon.skip != "" {
+		t.Skip(daemon.skip)
+	}
+	n, err := ctrdtest.ReserveNet()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { rt.Close() })
-	return rt
+	bridge := n.Bridge
+	bridge.Dir = t.TempDir()
+	rt, err := ctrd.New(context.Background(), ctrd.Config{Address: daemon.address, StopGrace: 200 * time.Millisecond, Bridge: bridge})
+	if err != nil {
+		n.Release(nil)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := n.Release(rt); err != nil {
+			t.Errorf("remove test network: %v", err)
+		}
+		rt.Close()
+	})
+	return rt, n
 }
 
 type hub struct {
@@ -219,7 +246,11 @@ func (r agentRun) stop(t testing.TB) {
 
 func startAgent(t testing.TB, st *store.Client, rt cell.Runtime, name string, mode cell.ShutdownMode, stateDir string) agentRun {
 	t.Helper()
-	a, err := cell.New(cell.Config{
+	return startAgentWith(t, st, rt, agentConfig(name, mode, stateDir))
+}
+
+func agentConfig(name string, mode cell.ShutdownMode, stateDir string) cell.Config {
+	return cell.Config{
 		Name: name, Zone: "z1",
 		Capacity:          model.Capacity{MemoryMB: 4096, DiskMB: 10240, Containers: 100},
 		StateDir:          stateDir,
@@ -228,7 +259,12 @@ func startAgent(t testing.TB, st *store.Client, rt cell.Runtime, name string, mo
 		FlushInterval:     10 * time.Millisecond,
 		RetryInterval:     50 * time.Millisecond,
 		Shutdown:          mode,
-	}, cell.Deps{Store: st, Runtime: rt})
+	}
+}
+
+func startAgentWith(t testing.TB, st *store.Client, rt cell.Runtime, cfg cell.Config) agentRun {
+	t.Helper()
+	a, err := cell.New(cfg, cell.Deps{Store: st, Runtime: rt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +387,7 @@ func TestLRPOnContainerd(t *testing.T) {
 		// The crash itself may be folded into the restart's write; when it
 		// is written it carries the kill's status.
 		for _, h := range hist() {
-			if h.State == model.StateCrashed && (h.ExitStatus != 137 || h.CrashCount != 1) {
+			if h.State == model.StateCrashed && (h.LastExit == nil || h.LastExit.Code != 137 || h.LastExit.Cause != model.ExitExited || h.CrashCount != 1) {
 				t.Fatalf("crash reported as %+v, want status 137 count 1", h)
 			}
 		}
@@ -385,8 +421,8 @@ func TestHealthCheckOnContainerd(t *testing.T) {
 		a := h.actual("hc1", "LRP/bad/0")
 		return a.State == model.StateCrashed && a.CrashCount == 4
 	})
-	if a := h.actual("hc1", "LRP/bad/0"); !strings.Contains(a.Reason, "health check failed") {
-		t.Fatalf("reason = %q", a.Reason)
+	if a := h.actual("hc1", "LRP/bad/0"); a.LastExit == nil || a.LastExit.Cause != model.ExitHealthCheck || !strings.Contains(a.LastExit.Message, "health check failed") {
+		t.Fatalf("last exit = %+v", a.LastExit)
 	}
 	for _, a := range badHist() {
 		if a.State == model.StateRunning {
@@ -551,6 +587,7 @@ func TestHostNetworkTCPCheckOnContainerd(t *testing.T) {
 	web := lrp("web", "httpd", "-f", "-p", strconv.Itoa(port), "-h", "/etc/web")
 	web.Spec.Configs = []model.ConfigRef{{Name: "site", MountPath: "/etc/web"}}
 	web.Spec.HealthCheck = &model.HealthCheck{TCPPort: port, IntervalSeconds: 1, TimeoutSeconds: 1, FailureThreshold: 5}
+	web.Spec.Network = model.NetworkHost
 	h.assign("net1", "LRP/web", model.Item{Kind: model.KindConfig, Name: "site", Spec: h.put(conf)}, model.Item{Kind: model.KindLRP, Name: "web", Spec: h.put(web), Indexes: []int32{0}})
 	eventually(t, "RUNNING", 30*time.Second, func() bool { return h.actual("net1", "LRP/web/0").State == model.StateRunning })
 

@@ -3,6 +3,11 @@
 // same code paths as a real runtime, which is what lets one process host the
 // scale test's 1,000 synthetic cells.
 //
+// A container whose spec names a log directory writes its Behavior.Output
+// there as one run of real log files (package cell/logs), so logs, Task
+// results and previous runs work as on containerd; Behavior.OOMKilled and
+// Behavior.Files play OOM kills and result files.
+//
 // A Runtime is created empty with New and used by one agent (or by a test
 // that plays a crash with Kill). It owns no goroutine.
 //

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"maps"
 	"strconv"
 	"strings"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/cellsync/cellsync/cell"
+	"github.com/cellsync/cellsync/cell/logs"
+	"github.com/cellsync/cellsync/model"
 )
 
 // Environment variables a workload sets to steer the default Behavior.
@@ -32,14 +35,18 @@ type Behavior struct {
 	Output string
 	// Unhealthy makes health checks fail.
 	Unhealthy bool
+	// OOMKilled makes the exit report an OOM kill.
+	OOMKilled bool
+	// Files are what ReadFile finds in the container, by absolute path.
+	Files map[string]string
 	// StartErr, when set, makes Start fail.
 	StartErr error
 }
 
 // DefaultBehavior reads a container's Behavior from its environment (see
-// EnvExit, EnvOutput, EnvUnhealthy). Without them a container that keeps
-// output (a Task) exits 0 at once, printing its command's arguments, and
-// any other container runs until stopped.
+// EnvExit, EnvOutput, EnvUnhealthy). Without them a Task's container (its
+// cell.LabelInstance is "Task/...") exits 0 at once, printing its command's
+// arguments, and any other container runs until stopped.
 func DefaultBehavior(spec cell.ContainerSpec) Behavior {
 	var b Behavior
 	env := map[string]string{}
@@ -52,7 +59,7 @@ func DefaultBehavior(spec cell.ContainerSpec) Behavior {
 		if n, err := strconv.Atoi(s); err == nil {
 			b.Code = n
 		}
-	} else if spec.Output {
+	} else if strings.HasPrefix(spec.Labels[cell.LabelInstance], string(model.KindTask)+"/") {
 		b.Exit = true
 		if len(spec.Command) > 1 {
 			b.Output = strings.Join(spec.Command[1:], " ") + "\n"
@@ -66,7 +73,9 @@ func DefaultBehavior(spec cell.ContainerSpec) Behavior {
 }
 
 // Runtime is an in-process cell.Runtime whose containers start and exit
-// instantly, as their Behavior says. It is safe for concurrent use.
+// instantly, as their Behavior says; a container whose spec names a log
+// directory writes its Behavior.Output there as one run of real log files.
+// It is safe for concurrent use.
 type Runtime struct {
 	behave func(cell.ContainerSpec) Behavior
 
@@ -76,6 +85,7 @@ type Runtime struct {
 }
 
 type container struct {
+	seq      int // start order, for Address
 	spec     cell.ContainerSpec
 	behavior Behavior
 	exit     cell.Exit
@@ -114,10 +124,15 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) error {
 	if _, ok := r.cs[spec.ID]; ok {
 		return fmt.Errorf("start %s: container exists", spec.ID)
 	}
+	if spec.Logs.Dir != "" {
+		if err := writeOutput(spec.Logs, b.Output); err != nil {
+			return fmt.Errorf("start %s: %w", spec.ID, err)
+		}
+	}
 	spec.Labels = maps.Clone(spec.Labels)
-	c := &container{spec: spec, behavior: b, done: make(chan struct{})}
-	r.cs[spec.ID] = c
 	r.starts++
+	c := &container{seq: r.starts, spec: spec, behavior: b, done: make(chan struct{})}
+	r.cs[spec.ID] = c
 	if b.Exit {
 		c.end(b.Code)
 	}
@@ -125,11 +140,23 @@ func (r *Runtime) Start(ctx context.Context, spec cell.ContainerSpec) error {
 }
 
 func (c *container) end(code int) {
-	c.exit = cell.Exit{Code: code, At: time.Now()}
-	if c.spec.Output {
-		c.exit.Output = []byte(c.behavior.Output)
-	}
+	c.exit = cell.Exit{Code: code, At: time.Now(), OOMKilled: c.behavior.OOMKilled}
 	close(c.done)
+}
+
+// writeOutput writes a container's whole output as one new run.
+func writeOutput(spec logs.Spec, output string) error {
+	w, err := logs.Create(spec.Dir, spec.Limits, nil)
+	if err != nil {
+		return err
+	}
+	if output != "" {
+		if err := w.Write(logs.Stdout, []byte(output)); err != nil {
+			w.Close()
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // Wait implements cell.Runtime.
@@ -166,11 +193,11 @@ func (r *Runtime) Stop(ctx context.Context, id string) error {
 // Exec implements cell.Runtime: the command succeeds unless the container
 // is unhealthy.
 func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, error) {
-	c, err := r.runningContainer(id)
+	unhealthy, err := r.runningContainer(id)
 	if err != nil {
 		return -1, fmt.Errorf("exec in %s: %w", id, err)
 	}
-	if c.behavior.Unhealthy {
+	if unhealthy {
 		return 1, nil
 	}
 	return 0, nil
@@ -179,27 +206,42 @@ func (r *Runtime) Exec(ctx context.Context, id string, argv []string) (int, erro
 // CheckPort implements cell.Runtime: the port answers unless the container
 // is unhealthy.
 func (r *Runtime) CheckPort(ctx context.Context, id string, port int) error {
-	c, err := r.runningContainer(id)
+	unhealthy, err := r.runningContainer(id)
 	if err != nil {
 		return fmt.Errorf("check port %d of %s: %w", port, id, err)
 	}
-	if c.behavior.Unhealthy {
+	if unhealthy {
 		return fmt.Errorf("check port %d of %s: connection refused", port, id)
 	}
 	return nil
 }
 
-func (r *Runtime) runningContainer(id string) (*container, error) {
+// runningContainer returns whether a running container is unhealthy, or
+// why it is not running.
+func (r *Runtime) runningContainer(id string) (unhealthy bool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c, ok := r.cs[id]
 	if !ok {
-		return nil, cell.ErrNotFound
+		return false, cell.ErrNotFound
 	}
 	if !c.running() {
-		return nil, fmt.Errorf("container %s is not running", id)
+		return false, fmt.Errorf("container %s is not running", id)
 	}
-	return c, nil
+	return c.behavior.Unhealthy, nil
+}
+
+// SetUnhealthy makes a container's health checks fail (or pass again)
+// from now on, as a process that stops answering would.
+func (r *Runtime) SetUnhealthy(id string, unhealthy bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return fmt.Errorf("set health of %s: %w", id, cell.ErrNotFound)
+	}
+	c.behavior.Unhealthy = unhealthy
+	return nil
 }
 
 // List implements cell.Runtime.
@@ -211,6 +253,21 @@ func (r *Runtime) List(ctx context.Context) ([]cell.Container, error) {
 		out = append(out, cell.Container{ID: id, Labels: maps.Clone(c.spec.Labels), Running: c.running()})
 	}
 	return out, nil
+}
+
+// ReadFile implements cell.Runtime with the container's Behavior.Files.
+func (r *Runtime) ReadFile(ctx context.Context, id, path string, limit int) ([]byte, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, ok := r.cs[id]
+	if !ok {
+		return nil, fmt.Errorf("read %s in %s: %w", path, id, cell.ErrNotFound)
+	}
+	data, ok := c.behavior.Files[path]
+	if !ok {
+		return nil, fmt.Errorf("read %s in %s: %w", path, id, fs.ErrNotExist)
+	}
+	return []byte(data[:min(len(data), limit)]), nil
 }
 
 // Kill ends a running container's process with code, as a crash would.

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/cellsync/cellsync/cell"
@@ -15,13 +16,13 @@ func TestDefaultBehavior(t *testing.T) {
 		want Behavior
 	}{
 		{name: "lrp runs", spec: cell.ContainerSpec{Command: []string{"sleep", "9"}}, want: Behavior{}},
-		{name: "task echoes its arguments", spec: cell.ContainerSpec{Output: true, Command: []string{"echo", "a", "b"}}, want: Behavior{Exit: true, Output: "a b\n"}},
+		{name: "task echoes its arguments", spec: cell.ContainerSpec{Labels: map[string]string{cell.LabelInstance: "Task/t"}, Command: []string{"echo", "a", "b"}}, want: Behavior{Exit: true, Output: "a b\n"}},
 		{name: "exit code from env", spec: cell.ContainerSpec{Env: []string{EnvExit + "=3", EnvOutput + "=boom"}}, want: Behavior{Exit: true, Code: 3, Output: "boom"}},
 		{name: "unhealthy", spec: cell.ContainerSpec{Env: []string{EnvUnhealthy + "=1"}}, want: Behavior{Unhealthy: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := DefaultBehavior(tt.spec); got != tt.want {
+			if got := DefaultBehavior(tt.spec); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("DefaultBehavior = %+v, want %+v", got, tt.want)
 			}
 		})

@@ -45,6 +45,27 @@ func Missing() string {
 	if _, err := os.Stat(Busybox); err != nil {
 		return Busybox + " is not installed (apt-get install -y busybox-static)"
 	}
+	return missingNetwork()
+}
+
+// missingNetwork returns what bridge networking lacks, or "".
+func missingNetwork() string {
+	for _, plugin := range []string{"bridge", "host-local", "portmap", "loopback"} {
+		found := false
+		for _, d := range ctrd.DefaultPluginDirs {
+			if _, err := os.Stat(filepath.Join(d, plugin)); err == nil {
+				found = true
+			}
+		}
+		if !found {
+			return "CNI plugin " + plugin + " is not installed (apt-get install -y containernetworking-plugins)"
+		}
+	}
+	for _, bin := range []string{"iptables", "ip"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			return bin + " is not installed (apt-get install -y iptables iproute2)"
+		}
+	}
 	return ""
 }
 
@@ -105,7 +126,7 @@ func Start(ctx context.Context) (*Daemon, error) {
 		if _, err := os.Stat(d.Socket); err != nil {
 			continue
 		}
-		if rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket, StateDir: filepath.Join(dir, "probe")}); err == nil {
+		if rt, err := ctrd.New(ctx, ctrd.Config{Address: d.Socket}); err == nil {
 			rt.Close()
 			return d, nil
 		}

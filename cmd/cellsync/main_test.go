@@ -1,0 +1,17 @@
+package main
+
+import (
+	"os"
+	"testing"
+
+	"github.com/cellsync/cellsync/cell/logs"
+)
+
+func TestMain(m *testing.M) {
+	// containerd's shim runs this test binary as the containers' log driver
+	// when a test runs `up` or a cell on containerd.
+	if code, ok := logs.RunDriver(os.Args); ok {
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
