@@ -14,7 +14,7 @@ type Options struct {
 	Force bool
 }
 
-// Result is the outcome of Apply or Remove.
+// Result is the outcome of Apply.
 type Result struct {
 	// Object is the new live object. When Changed is false it is the object
 	// passed in, untouched. It is nil when Deleted, and when an empty intent
@@ -239,29 +239,6 @@ func takenFrom(conflicts []Conflict, manager string) []string {
 		}
 	}
 	return out
-}
-
-// Remove withdraws manager from live: its fields that no other manager owns
-// are removed and its entry is dropped. It is how Sync mode prunes what a
-// SelectorSyncSet no longer carries. When no manager is left the result is
-// Deleted and the object must be deleted. A manager that manages nothing
-// leaves live unchanged.
-func Remove(live *Object, manager string) Result {
-	if live == nil {
-		return Result{}
-	}
-	mi := live.manager(manager)
-	if mi < 0 {
-		return Result{Object: live}
-	}
-	if len(live.Managers) == 1 {
-		return Result{Changed: true, Deleted: true}
-	}
-	w := owners{managers: live.Managers, skip: mi}
-	val, _ := w.removeFields(live.Value, live.Managers[mi].Fields)
-	ms := make([]Manager, 0, len(live.Managers)-1)
-	ms = append(append(ms, live.Managers[:mi]...), live.Managers[mi+1:]...)
-	return Result{Changed: true, Object: &Object{Kind: live.Kind, Name: live.Name, Value: val, Managers: ms}}
 }
 
 // mergeNode merges compiled intent node n into old (has: old exists) and

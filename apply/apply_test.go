@@ -192,8 +192,8 @@ func TestConflictError(t *testing.T) {
 
 func fmtWrap(err error) error { return errors.Join(errors.New("context"), err) }
 
-// TestApplyDoesNotMutate checks that Apply and Remove leave their inputs
-// alone, which is what lets the hub share objects and intents.
+// TestApplyDoesNotMutate checks that Apply leaves its inputs alone, which
+// is what lets the hub share objects and intents.
 func TestApplyDoesNotMutate(t *testing.T) {
 	s := DefaultSchema("LRP")
 	a := mustCompile(t, "LRP", "w", map[string]any{"spec": map[string]any{"image": "i", "env": map[string]any{"A": "1"},
@@ -206,7 +206,7 @@ func TestApplyDoesNotMutate(t *testing.T) {
 		t.Fatal(err)
 	}
 	snapshot := func(o *Object) string {
-		data, err := o.Encode()
+		data, err := json.Marshal(o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -221,7 +221,6 @@ func TestApplyDoesNotMutate(t *testing.T) {
 	if _, err := Apply(forced.Object, "a", a2, Options{}); err != nil {
 		t.Fatal(err)
 	}
-	Remove(forced.Object, "b")
 	if snapshot(live) != before || render(a.Tree()) != aTree || render(b.Tree()) != bTree {
 		t.Fatal("apply modified its inputs")
 	}
@@ -309,44 +308,6 @@ func TestInto(t *testing.T) {
 	}
 }
 
-func TestDecode(t *testing.T) {
-	tests := []struct {
-		name    string
-		data    string
-		wantErr bool
-	}{
-		{name: "valid", data: `{"kind":"Config","name":"c","value":{"data":{"a":"1","n":2}},"managers":[{"name":"m","hash":"00000000000000ff","fields":[".data.a",".data.n"]}]}`},
-		{name: "not JSON", data: `{`, wantErr: true},
-		{name: "no kind", data: `{"name":"c","value":{},"managers":[]}`, wantErr: true},
-		{name: "bad hash", data: `{"kind":"C","name":"c","value":{},"managers":[{"name":"m","hash":"zz","fields":[".a"]}]}`, wantErr: true},
-		{name: "bad path", data: `{"kind":"C","name":"c","value":{},"managers":[{"name":"m","hash":"1","fields":["a"]}]}`, wantErr: true},
-		{name: "unsorted fields", data: `{"kind":"C","name":"c","value":{},"managers":[{"name":"m","hash":"1","fields":[".b",".a"]}]}`, wantErr: true},
-		{name: "unsorted managers", data: `{"kind":"C","name":"c","value":{},"managers":[{"name":"n","hash":"1","fields":[".a"]},{"name":"m","hash":"1","fields":[".a"]}]}`, wantErr: true},
-		{name: "manager without fields", data: `{"kind":"C","name":"c","value":{},"managers":[{"name":"m","hash":"1","fields":[]}]}`, wantErr: true},
-		{name: "value not an object", data: `{"kind":"C","name":"c","value":[1],"managers":[]}`, wantErr: true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			o, err := Decode([]byte(tt.data))
-			if tt.wantErr {
-				if !errors.Is(err, ErrInvalid) {
-					t.Fatalf("err = %v, want ErrInvalid", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, _ := lookup(o.Value, ".data.n"); got != int64(2) {
-				t.Errorf(".data.n = %#v, want int64(2)", got)
-			}
-			if o.Managers[0].Hash != 0xff {
-				t.Errorf("hash = %x", o.Managers[0].Hash)
-			}
-		})
-	}
-}
-
 func TestNewSchema(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -424,7 +385,6 @@ func TestConcurrentApply(t *testing.T) {
 					_, err = Apply(r.Object, "set:b", base, Options{Force: true})
 				}
 				if err == nil {
-					Remove(r.Object, "set:a")
 					Diff(live, r.Object, s)
 				}
 				if err != nil {

@@ -8,8 +8,9 @@
 // An Object is one live per-cell object (a Config, an LRP or Task spec on one
 // cell): a value tree plus its managed fields, which record, per manager
 // ("set:node-agent", "scheduler", "cli:override"), the field paths it owns
-// and the content hash of the intent it last applied. Objects encode to JSON
-// (Encode, Decode) because the hub stores them in etcd.
+// and the content hash of the intent it last applied. The hub merges a
+// cell's objects afresh from its workloads' intents, so Objects live in
+// memory only; the merged value is what it stores.
 //
 // Values are generic trees (map[string]any, []any, string, int64, float64,
 // bool, nil): the JSON form of the model types. A generic tree lets one
@@ -35,7 +36,7 @@
 //   - Maps merge per key. Lists are atomic unless the Schema keys them by a
 //     field (listType=map): then items merge per key and each item is a field
 //     of its own. DefaultSchema gives cellsync's kinds.
-//   - Remove withdraws a manager (Sync-mode pruning); when the last manager
+//   - A manager that applies an empty intent withdraws; when the last one
 //     leaves, the result is Deleted. Deleting an object outright is the
 //     store's business: drop it and the next Apply creates it afresh.
 //   - Diff lists value changes (path, old → new) for people; Object.Into
@@ -52,8 +53,8 @@
 //
 // # Lifecycle and concurrency
 //
-// Intents, Objects and Schemas are immutable once built. Apply and Remove
-// never modify their inputs: they return new Objects sharing unchanged
+// Intents, Objects and Schemas are immutable once built. Apply never
+// modifies its inputs: they return new Objects sharing unchanged
 // subtrees with the old ones (intent subtrees are shared too), so any number
 // of goroutines may apply to different objects, or read the same one,
 // without locks. Compile copies the tree it is given; the trees handed out
@@ -61,8 +62,7 @@
 // modified.
 //
 // Field sets shared between an Intent and the Objects it was applied to cost
-// memory once; Objects decoded from etcd carry their own copies until their
-// manager applies again.
+// memory once.
 //
 // # Usage
 //
@@ -79,6 +79,6 @@
 //		// delete the key
 //	case res.Changed:
 //		log.Info("apply", "diff", apply.Diff(live, res.Object, apply.DefaultSchema("Config")).String())
-//		data, _ := res.Object.Encode() // write data; live stays valid until then
+//		data, _ := json.Marshal(res.Object.Value) // store the merged value
 //	}
 package apply

@@ -3,7 +3,6 @@ package apply
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
 )
 
 // Object is a live per-cell object: its value tree and who manages which of
@@ -74,16 +73,6 @@ func (o *Object) Fields(manager string) []string {
 	return nil
 }
 
-// Encode returns the object's JSON form, with map keys sorted, so equal
-// objects encode to equal bytes.
-func (o *Object) Encode() ([]byte, error) {
-	b, err := json.Marshal(o)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s/%s: %w", o.Kind, o.Name, err)
-	}
-	return b, nil
-}
-
 // Into stores the object's value in v, typically a pointer to a model type
 // (*model.LRP, *model.Config), through its JSON form: what a cell agent
 // needs to act on the object.
@@ -96,60 +85,4 @@ func (o *Object) Into(v any) error {
 		return fmt.Errorf("decode value of %s/%s into %T: %w", o.Kind, o.Name, v, err)
 	}
 	return nil
-}
-
-// Decode parses an object Encode produced, normalises its value and checks
-// its managed fields. It returns an error wrapping ErrInvalid for malformed
-// content.
-func Decode(data []byte) (*Object, error) {
-	var raw struct {
-		Kind     string          `json:"kind"`
-		Name     string          `json:"name"`
-		Value    json.RawMessage `json:"value"`
-		Managers []Manager       `json:"managers"`
-	}
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, fmt.Errorf("decode object: %w: %w", ErrInvalid, err)
-	}
-	o := &Object{Kind: raw.Kind, Name: raw.Name, Managers: raw.Managers}
-	what := raw.Kind + "/" + raw.Name
-	if raw.Kind == "" || raw.Name == "" {
-		return nil, fmt.Errorf("decode object %s: kind and name must be set: %w", what, ErrInvalid)
-	}
-	tree := map[string]any{}
-	if len(raw.Value) > 0 && string(raw.Value) != "null" {
-		t, err := decodeTree(raw.Value)
-		if err != nil {
-			return nil, fmt.Errorf("decode object %s: value: %w: %w", what, ErrInvalid, err)
-		}
-		n, err := normalize(t, "")
-		if err != nil {
-			return nil, fmt.Errorf("decode object %s: %w", what, err)
-		}
-		tree = n.(map[string]any)
-	}
-	o.Value = tree
-	for i := range o.Managers {
-		m := &o.Managers[i]
-		if m.Name == "" || len(m.Fields) == 0 {
-			return nil, fmt.Errorf("decode object %s: manager %d: needs a name and fields: %w", what, i, ErrInvalid)
-		}
-		if i > 0 && o.Managers[i-1].Name >= m.Name {
-			return nil, fmt.Errorf("decode object %s: managers not sorted or repeated at %q: %w", what, m.Name, ErrInvalid)
-		}
-		for j, f := range m.Fields {
-			if err := checkPath(f); err != nil {
-				return nil, fmt.Errorf("decode object %s: manager %s: %w", what, m.Name, err)
-			}
-			if j > 0 && m.Fields[j-1] >= f {
-				return nil, fmt.Errorf("decode object %s: manager %s: fields not sorted or repeated at %q: %w", what, m.Name, f, ErrInvalid)
-			}
-		}
-	}
-	return o, nil
-}
-
-// sortManagers sorts ms by name in place.
-func sortManagers(ms []Manager) {
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
 }

@@ -393,6 +393,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 			if r.version != l.version {
 				continue // replaced once the desired state is complete
 			}
+			r.restarts.Store(int64(l.restarts))
 			if l.bump > r.bumpRev {
 				r.bumpRev = l.bump
 				select {
@@ -404,6 +405,7 @@ func (a *Agent) reconcile(ctx context.Context, snap snapshot) bool {
 		}
 		r := a.newRunner(id, l.version, false)
 		r.bumpRev = l.bump
+		r.restarts.Store(int64(l.restarts))
 		adopted := a.takeAdopted(id, l.version)
 		if adopted != nil && !a.adoptPorts(r, adopted, l.lrp.Spec.Ports) {
 			adopted = nil

@@ -36,8 +36,6 @@ const (
 	DefaultEvacuationTimeout = 30 * time.Second
 	// DefaultFlushInterval is the batching window of actual-state writes.
 	DefaultFlushInterval = 50 * time.Millisecond
-	// DefaultImmediateRestarts is how many crashes restart at once (Diego).
-	DefaultImmediateRestarts = 3
 	// DefaultStopTimeout bounds stopping one container.
 	DefaultStopTimeout = 10 * time.Second
 	// DefaultRetryInterval is the pause before retrying a failed call.
@@ -101,10 +99,6 @@ type Config struct {
 	// FlushInterval is how long actual-state changes are collected before
 	// they are written in one batch; default 50ms.
 	FlushInterval time.Duration
-	// ImmediateRestarts is how many crashes of an LRP instance are restarted
-	// at once; later ones wait for the hub to rewrite the instance's
-	// assignment. Default 3; negative means none.
-	ImmediateRestarts int
 	// StopTimeout bounds stopping one container; default 10s.
 	StopTimeout time.Duration
 	// RetryInterval is the pause before retrying a failed etcd or runtime
@@ -156,9 +150,6 @@ func (c *Config) validate() error {
 	}
 	if c.FlushInterval == 0 {
 		c.FlushInterval = DefaultFlushInterval
-	}
-	if c.ImmediateRestarts == 0 {
-		c.ImmediateRestarts = DefaultImmediateRestarts
 	}
 	if c.StopTimeout == 0 {
 		c.StopTimeout = DefaultStopTimeout

@@ -145,6 +145,9 @@ type lrpWant struct {
 	version string
 	// bump is the highest mod revision of the keys carrying the instance.
 	bump int64
+	// restarts is how many crashes the cell restarts at once: the hub's
+	// policy, from the record carrying the instance.
+	restarts int
 	// configs are the Configs the instance references that are on the cell.
 	configs map[string]configWant
 }
@@ -285,6 +288,7 @@ func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 					l = lrpWant{id: id, name: it.Name, index: idx, hash: it.Spec, lrp: o, commit: a.Commit, version: version, configs: configs, bump: l.bump}
 				}
 				l.bump = max(l.bump, a.modRev)
+				l.restarts = max(l.restarts, immediateRestarts(a.Assignment))
 				w.lrps[id] = l
 			}
 		}
@@ -294,6 +298,15 @@ func computeWant(s snapshot, specs map[string]model.Object) (want, []string) {
 		w.tasks[name] = t
 	}
 	return w, problems
+}
+
+// immediateRestarts is the crash-restart policy a record carries; a record
+// of a hub that did not set it means Diego's default.
+func immediateRestarts(a model.Assignment) int {
+	if a.ImmediateRestarts > 0 {
+		return a.ImmediateRestarts
+	}
+	return model.DefaultImmediateRestarts
 }
 
 // mounted returns the Configs an LRP item's instances mount, as the version

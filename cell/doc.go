@@ -45,7 +45,9 @@
 //
 //   - an LRP instance: an Item{Kind: LRP, Spec: hash, Indexes} in any
 //     assignment of the cell, with the body at specs/<hash>. The cell runs
-//     one container per index. After ImmediateRestarts crashes an instance
+//     one container per index. The record carrying it says how many crashes
+//     the cell restarts at once (Assignment.ImmediateRestarts, the hub's
+//     policy, so that the two cannot disagree); after that an instance
 //     stays CRASHED until the hub rewrites one of the desired keys carrying
 //     it (a Put, even with the same value), which restarts it once more.
 //   - an instance's version: model.InstanceVersion of its body and the
@@ -72,14 +74,14 @@
 // desired prefix and reconciles each change: start missing instances, stop
 // removed ones, replace changed ones. Each instance is owned by one runner
 // goroutine: LRP instances go CLAIMED → RUNNING (once the health check, if
-// any, passes) → CRASHED; the first ImmediateRestarts crashes restart at
-// once. Each model.Actual carries the instance's version, HealthySince
-// (cleared by any failed check, set again by the next pass, so the hub can
-// ask for a minimum time of continuous health) and how its last run ended
-// (see "What operators see"). A Task is claimed PENDING → RUNNING, run once
-// and recorded COMPLETED; a RUNNING record of this cell whose container is
-// gone after an agent restart is completed as failed (ReasonLost), never
-// run again.
+// any, passes) → CRASHED; the first crashes (the record's
+// ImmediateRestarts) restart at once. Each model.Actual carries the
+// instance's version, HealthySince (cleared by any failed check, set again
+// by the next pass, so the hub can ask for a minimum time of continuous
+// health) and how its last run ended (see "What operators see"). A Task is
+// claimed PENDING → RUNNING, run once and recorded COMPLETED; a RUNNING
+// record of this cell whose container is gone after an agent restart is
+// completed as failed (ReasonLost), never run again.
 //
 // When Run's context ends the agent either evacuates (the default: mark the
 // cell evacuating, wait for the hub to take its LRPs, stop everything and

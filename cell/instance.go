@@ -38,6 +38,9 @@ type runner struct {
 	// bump wakes an instance that stopped restarting after repeated crashes.
 	bump    chan struct{}
 	bumpRev int64
+	// restarts is how many crashes the runner restarts at once, the hub's
+	// policy; reconcile updates it when the hub's records change it.
+	restarts atomic.Int64
 	// ports are the instance's host port mappings, allocated at each start
 	// (or reserved at adoption) and released at the next start or when the
 	// runner ends.
@@ -112,7 +115,7 @@ func (a *Agent) runLRP(ctx context.Context, r *runner, w lrpWant, adopted *Conta
 		a.reportCrash(r, act)
 		a.crashEvent(r.id, w.name, c, crashes)
 		a.removeContainer(ctx, r.cid)
-		if crashes <= a.cfg.ImmediateRestarts {
+		if crashes <= int(r.restarts.Load()) {
 			continue
 		}
 		select {

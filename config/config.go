@@ -31,13 +31,6 @@ type Hub struct {
 	// without events, catching anything a watch missed. A Go duration.
 	// Default 10m.
 	ResyncInterval time.Duration `yaml:"resyncInterval"`
-	// CellLeaseTTL is the TTL of the etcd lease each cell registers under:
-	// a cell that has not renewed its lease for this long is gone, its
-	// registration and actual state vanish, and the hub re-places its LRP
-	// instances and fails its running Tasks. Shorter detects death sooner
-	// but costs more keep-alives. A Go duration in whole seconds (etcd
-	// leases count seconds), at least 2s. Default 10s.
-	CellLeaseTTL time.Duration `yaml:"cellLeaseTTL"`
 	// Listen holds the hub's HTTP listen addresses.
 	Listen Listen `yaml:"listen"`
 }
@@ -91,6 +84,11 @@ type Etcd struct {
 	Endpoints []string `yaml:"endpoints"`
 	// DialTimeout bounds connecting to etcd. A Go duration. Default 5s.
 	DialTimeout time.Duration `yaml:"dialTimeout"`
+	// MaxTxnOps is how many operations the hub packs into one transaction
+	// of an external etcd: at most the cluster's --max-txn-ops. Default
+	// 128, etcd's own default; at most 10,000. Without endpoints the
+	// embedded etcd's limit (1,024) is used and this field is ignored.
+	MaxTxnOps int `yaml:"maxTxnOps"`
 	// CAFile, CertFile and KeyFile, when set, make the hub talk to etcd with
 	// mutual TLS (PEM files; `cellsync certs` makes a development set).
 	// Default empty: plain text.
@@ -120,6 +118,9 @@ type Listen struct {
 	Webhook string `yaml:"webhook"`
 }
 
+// MaxTxnOps is the largest Etcd.MaxTxnOps accepted.
+const MaxTxnOps = 10000
+
 // Default returns the default configuration. Its Git.URL is empty, so it
 // does not validate until one is set.
 func Default() Hub {
@@ -130,11 +131,10 @@ func Default() Hub {
 			PollInterval:       30 * time.Second,
 			MassDeleteFraction: 0.5,
 		},
-		Etcd:           Etcd{DialTimeout: 5 * time.Second},
+		Etcd:           Etcd{DialTimeout: 5 * time.Second, MaxTxnOps: 128},
 		DataDir:        "./cellsync-data",
 		Workers:        DefaultWorkers(),
 		ResyncInterval: 10 * time.Minute,
-		CellLeaseTTL:   10 * time.Second,
 		Listen:         Listen{Metrics: "127.0.0.1:9090", Webhook: ":9091"},
 	}
 }

@@ -47,11 +47,10 @@ func TestLoadCompleteFile(t *testing.T) {
 			},
 			MassDeleteFraction: 0.25,
 		},
-		Etcd:           Etcd{Endpoints: []string{"http://10.0.0.1:2379", "10.0.0.2:2379"}, DialTimeout: 3 * time.Second},
+		Etcd:           Etcd{Endpoints: []string{"http://10.0.0.1:2379", "10.0.0.2:2379"}, DialTimeout: 3 * time.Second, MaxTxnOps: 256},
 		DataDir:        "/var/lib/cellsync",
 		Workers:        Workers{Fanout: 16, Apply: 64, Convergence: 4},
 		ResyncInterval: 15 * time.Minute,
-		CellLeaseTTL:   20 * time.Second,
 		Listen:         Listen{Metrics: "127.0.0.1:9100", Webhook: ":8443"},
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -103,7 +102,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name:    "bad duration string",
-			file:    "git: {url: file:///srv/workloads}\ncellLeaseTTL: ten seconds\n",
+			file:    "git: {url: file:///srv/workloads}\nresyncInterval: ten minutes\n",
 			wantErr: []string{"line 2"},
 		},
 		{
@@ -207,22 +206,22 @@ func TestValidate(t *testing.T) {
 		{name: "etcd unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix:///var/lib/cellsync/etcd/client.sock"} }},
 		{name: "etcd relative unix socket", edit: func(h *Hub) { h.Etcd.Endpoints = []string{"unix://etcd.sock"} }, wantField: "etcd.endpoints[0]"},
 		{name: "embedded etcd listening with TLS", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: ":2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: ":2379"}
 		}},
 		{name: "embedded etcd listening on a host name", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "hub.example:2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "hub.example:2379"}
 		}, wantField: "etcd.listen"},
 		{name: "embedded etcd listening without TLS", edit: func(h *Hub) { h.Etcd.Listen = ":2379" }, wantField: "etcd.listen"},
 		{name: "embedded etcd bad listen", edit: func(h *Hub) {
-			h.Etcd = Etcd{DialTimeout: time.Second, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "2379"}
+			h.Etcd = Etcd{DialTimeout: time.Second, MaxTxnOps: 128, CAFile: "/ca", CertFile: "/c", KeyFile: "/k", ServerCertFile: "/s", ServerKeyFile: "/sk", Listen: "2379"}
 		}, wantField: "etcd.listen"},
 		{name: "zero dial timeout", edit: func(h *Hub) { h.Etcd.DialTimeout = 0 }, wantField: "etcd.dialTimeout"},
 		{name: "workers at max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers }},
 		{name: "workers above max", edit: func(h *Hub) { h.Workers.Apply = MaxWorkers + 1 }, wantField: "workers.apply"},
 		{name: "zero fanout", edit: func(h *Hub) { h.Workers.Fanout = 0 }, wantField: "workers.fanout"},
 		{name: "negative resync", edit: func(h *Hub) { h.ResyncInterval = -time.Second }, wantField: "resyncInterval"},
-		{name: "lease too short", edit: func(h *Hub) { h.CellLeaseTTL = time.Second }, wantField: "cellLeaseTTL"},
-		{name: "lease fractional", edit: func(h *Hub) { h.CellLeaseTTL = 2500 * time.Millisecond }, wantField: "cellLeaseTTL"},
+		{name: "transaction too small", edit: func(h *Hub) { h.Etcd.MaxTxnOps = 1 }, wantField: "etcd.maxTxnOps"},
+		{name: "transaction too large", edit: func(h *Hub) { h.Etcd.MaxTxnOps = 10001 }, wantField: "etcd.maxTxnOps"},
 		{name: "bad listen", edit: func(h *Hub) { h.Listen.Metrics = "9090" }, wantField: "listen.metrics"},
 		{name: "bad port", edit: func(h *Hub) { h.Listen.Webhook = ":99999" }, wantField: "listen.webhook"},
 		{name: "same listen twice", edit: func(h *Hub) { h.Listen.Webhook = h.Listen.Metrics }, wantField: "listen.webhook"},

@@ -11,11 +11,10 @@
 //	  webhookSecretFile: ""
 //	  auth: {usernameFile: "", passwordFile: "", sshKeyFile: ""}
 //	  massDeleteFraction: 0.5
-//	etcd: {endpoints: [], dialTimeout: 5s}   # no endpoints: embedded etcd in dataDir, on a unix socket (TLS on etcd.listen with serverCertFile)
+//	etcd: {endpoints: [], dialTimeout: 5s, maxTxnOps: 128}   # no endpoints: embedded etcd in dataDir, on a unix socket (TLS on etcd.listen with serverCertFile)
 //	dataDir: ./cellsync-data
 //	workers: {fanout: 8, apply: 32, convergence: 2}
 //	resyncInterval: 10m
-//	cellLeaseTTL: 10s
 //	listen: {metrics: "127.0.0.1:9090", webhook: ":9091"}   # metrics: this machine only
 //
 // Durations are Go duration strings ("30s", "10m"); a bare number is an

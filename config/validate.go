@@ -95,6 +95,9 @@ func (h *Hub) Validate() error {
 		v.endpoint(fmt.Sprintf("etcd.endpoints[%d]", i), ep)
 	}
 	v.positive("etcd.dialTimeout", h.Etcd.DialTimeout)
+	if n := h.Etcd.MaxTxnOps; n < 2 || n > MaxTxnOps {
+		v.fail("etcd.maxTxnOps", "must be between 2 and %d, got %d", MaxTxnOps, n)
+	}
 	e := h.Etcd
 	if (e.CAFile != "" || e.CertFile != "" || e.KeyFile != "") && (e.CAFile == "" || e.CertFile == "" || e.KeyFile == "") {
 		v.fail("etcd", "mutual TLS needs caFile, certFile and keyFile together")
@@ -124,12 +127,6 @@ func (h *Hub) Validate() error {
 	v.workers("workers.convergence", h.Workers.Convergence)
 
 	v.positive("resyncInterval", h.ResyncInterval)
-	switch ttl := h.CellLeaseTTL; {
-	case ttl < 2*time.Second:
-		v.fail("cellLeaseTTL", "must be at least 2s, got %v", ttl)
-	case ttl%time.Second != 0:
-		v.fail("cellLeaseTTL", "must be whole seconds (etcd lease TTLs count seconds), got %v", ttl)
-	}
 
 	v.listen("listen.metrics", h.Listen.Metrics)
 	v.listen("listen.webhook", h.Listen.Webhook)

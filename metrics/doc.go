@@ -1,5 +1,7 @@
-// Package metrics defines the Prometheus collectors shared by the hub and the
-// cell agents, and the /metrics HTTP handler.
+// Package metrics defines the hub's Prometheus collectors, the registry with
+// the Go runtime and process collectors that the hub and the cell agents
+// (whose own collectors live in package cell) register on, and the
+// /metrics HTTP handler.
 //
 // Names follow cellsync_<subsystem>_<name>_<unit> with Prometheus'
 // conventions (_total for counters, _seconds and _bytes for units). The set
@@ -16,12 +18,14 @@
 //	selectorsyncset apply duration          cellsync_selectors_evaluation_duration_seconds
 //
 // plus placement and convergence durations, cells and actual LRPs by state,
-// etcd keys and bytes written, and the Go runtime and process collectors
-// (memory) from NewRegistry.
+// etcd keys and bytes written, whether the hub is synced and its condition
+// (cellsync_sync_synced, cellsync_sync_condition{state,reason}), lost
+// compare-and-swaps, delayed write retries, ignored records, and the Go
+// runtime and process collectors (memory) from NewRegistry.
 //
 // # What it owns
 //
-// Nothing global: every collector is created by NewHub or NewCell and
+// Nothing global: every collector is created by NewHub and
 // registered on the prometheus.Registerer passed in, so tests use a fresh
 // registry and two hubs in one process use two registries.
 //

@@ -100,11 +100,28 @@ type Hub struct {
 	// placement computation for a workload.
 	PlacementDuration prometheus.Histogram
 	// RolloutDuration is cellsync_sync_rollout_duration_seconds: from a
-	// commit being seen to every changed per-cell instance being stored.
+	// commit being handed to the hub to the hub being synced at it.
 	RolloutDuration prometheus.Histogram
 	// SyncedCommitTime is cellsync_sync_last_synced_timestamp_seconds: when
-	// the last commit was fully fanned out (Unix time).
+	// the last commit was first synced (Unix time).
 	SyncedCommitTime prometheus.Gauge
+
+	// Synced is cellsync_sync_synced: 1 when the hub's status says synced
+	// (newest commit compiled, every write landed), else 0.
+	Synced prometheus.Gauge
+	// Condition is cellsync_sync_condition{state,reason}: 1 for the hub's
+	// current condition, 0 for the ones it had before.
+	Condition *prometheus.GaugeVec
+	// LostCAS is cellsync_hub_cas_lost_total: record writes that lost their
+	// compare-and-swap (someone else changed the key).
+	LostCAS prometheus.Counter
+	// RetryingCells is cellsync_hub_write_retries_pending: cells whose write
+	// waits in a delayed retry.
+	RetryingCells prometheus.Gauge
+	// IgnoredRecords is cellsync_hub_ignored_records_total{prefix}: records
+	// the hub ignored because their content disagrees with their key or
+	// does not decode (cells, actual, tasks).
+	IgnoredRecords *prometheus.CounterVec
 
 	// Cells is cellsync_hub_cells{state}: registered cells by state.
 	Cells *prometheus.GaugeVec
@@ -118,6 +135,7 @@ type Hub struct {
 	mu        sync.Mutex
 	cellSeen  map[string]bool // states ever set on Cells, to zero vanished ones
 	lrpSeen   map[string]bool // states ever set on ActualLRPs
+	condSeen  map[[2]string]bool
 	queueByID map[string]*Queue
 }
 
@@ -195,6 +213,26 @@ func NewHub(reg prometheus.Registerer) (*Hub, error) {
 			Namespace: Namespace, Subsystem: "sync", Name: "last_synced_timestamp_seconds",
 			Help: "Unix time at which the last commit was fully fanned out.",
 		}),
+		Synced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "sync", Name: "synced",
+			Help: "1 when the newest commit is compiled and every write has landed, else 0.",
+		}),
+		Condition: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "sync", Name: "condition",
+			Help: "1 for the hub's current condition (state: ready, progressing, failed; reason), 0 for earlier ones.",
+		}, []string{"state", "reason"}),
+		LostCAS: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "hub", Name: "cas_lost_total",
+			Help: "Record writes that lost their compare-and-swap.",
+		}),
+		RetryingCells: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Subsystem: "hub", Name: "write_retries_pending",
+			Help: "Cells whose write waits in a delayed retry.",
+		}),
+		IgnoredRecords: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Subsystem: "hub", Name: "ignored_records_total",
+			Help: "Records ignored because their content disagrees with their key or does not decode, by key prefix.",
+		}, []string{"prefix"}),
 		Cells: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: Namespace, Subsystem: "hub", Name: "cells",
 			Help: "Registered cells by state.",
@@ -210,6 +248,7 @@ func NewHub(reg prometheus.Registerer) (*Hub, error) {
 		}),
 		cellSeen:  make(map[string]bool),
 		lrpSeen:   make(map[string]bool),
+		condSeen:  make(map[[2]string]bool),
 		queueByID: make(map[string]*Queue),
 	}
 	err := register(reg,
@@ -217,6 +256,7 @@ func NewHub(reg prometheus.Registerer) (*Hub, error) {
 		h.Reconciles, h.ApplyDuration, h.ResourcesApplied, h.Conflicts,
 		h.EtcdRequestDuration, h.EtcdWrites, h.EtcdBytesWritten,
 		h.SelectorDuration, h.PlacementDuration, h.RolloutDuration, h.SyncedCommitTime,
+		h.Synced, h.Condition, h.LostCAS, h.RetryingCells, h.IgnoredRecords,
 		h.Cells, h.ActualLRPs, h.ConvergenceDuration,
 	)
 	if err != nil {
@@ -291,6 +331,25 @@ func (h *Hub) SetActualLRPs(byState map[string]int) {
 	setStates(h.ActualLRPs, h.lrpSeen, byState)
 }
 
+// SetSync sets the synced gauge and makes (state, reason) the one current
+// condition.
+func (h *Hub) SetSync(synced bool, state, reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if synced {
+		h.Synced.Set(1)
+	} else {
+		h.Synced.Set(0)
+	}
+	for c := range h.condSeen {
+		if c != [2]string{state, reason} {
+			h.Condition.WithLabelValues(c[0], c[1]).Set(0)
+		}
+	}
+	h.condSeen[[2]string{state, reason}] = true
+	h.Condition.WithLabelValues(state, reason).Set(1)
+}
+
 func setStates(g *prometheus.GaugeVec, seen map[string]bool, byState map[string]int) {
 	for state := range seen {
 		if _, ok := byState[state]; !ok {
@@ -330,8 +389,8 @@ func (q *Queue) Done(d time.Duration) { q.duration.Observe(d.Seconds()) }
 func (q *Queue) Workers(n int) { q.workers.Set(float64(n)) }
 
 // NewRegistry returns a registry holding the Go runtime and process
-// collectors (memory, goroutines, CPU), to which NewHub or NewCell add
-// cellsync's own.
+// collectors (memory, goroutines, CPU), to which NewHub and the cell agents
+// add cellsync's own.
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(

@@ -41,6 +41,8 @@ func TestHubNamesFollowConventions(t *testing.T) {
 	h.ObserveEtcd("txn", time.Millisecond)
 	h.SetCells(map[string]int{"ready": 1})
 	h.SetActualLRPs(map[string]int{"RUNNING": 1})
+	h.SetSync(false, "failed", "WriteFailed")
+	h.IgnoredRecords.WithLabelValues("cells").Inc()
 
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
@@ -53,8 +55,8 @@ func TestHubNamesFollowConventions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(mfs) != 19 {
-		t.Errorf("gathered %d metric families, want 19", len(mfs))
+	if len(mfs) != 24 {
+		t.Errorf("gathered %d metric families, want 24", len(mfs))
 	}
 	name := regexp.MustCompile(`^cellsync_[a-z]+_[a-z_]+$`)
 	for _, mf := range mfs {
@@ -208,6 +210,26 @@ func TestSetStatesZeroesVanishedStates(t *testing.T) {
 	}
 }
 
+// TestSetSyncKeepsOneCondition: the condition gauge is 1 for the current
+// condition only.
+func TestSetSyncKeepsOneCondition(t *testing.T) {
+	h, _ := newHub(t)
+	h.SetSync(false, "progressing", "Applying")
+	h.SetSync(false, "failed", "WriteFailed")
+	h.SetSync(true, "ready", "Synced")
+	for _, c := range []struct {
+		state, reason string
+		want          float64
+	}{{"progressing", "Applying", 0}, {"failed", "WriteFailed", 0}, {"ready", "Synced", 1}} {
+		if got := testutil.ToFloat64(h.Condition.WithLabelValues(c.state, c.reason)); got != c.want {
+			t.Errorf("condition{%s,%s} = %v, want %v", c.state, c.reason, got, c.want)
+		}
+	}
+	if got := testutil.ToFloat64(h.Synced); got != 1 {
+		t.Errorf("synced = %v", got)
+	}
+}
+
 func TestRegisterTwiceFails(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	if _, err := NewHub(reg); err != nil {
@@ -217,34 +239,6 @@ func TestRegisterTwiceFails(t *testing.T) {
 	var are prometheus.AlreadyRegisteredError
 	if !errors.As(err, &are) {
 		t.Errorf("second NewHub = %v, want an AlreadyRegisteredError", err)
-	}
-	if _, err := NewCell(reg); err != nil {
-		t.Errorf("NewCell beside a Hub = %v: names must not collide", err)
-	}
-}
-
-func TestCell(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	c, err := NewCell(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetInstances(map[string]int{"RUNNING": 2, "CRASHED": 1})
-	c.SetInstances(map[string]int{"RUNNING": 3})
-	c.ObserveRuntime("start", 5*time.Millisecond)
-	c.Restarts.Inc()
-	if got := testutil.ToFloat64(c.Instances.WithLabelValues("CRASHED")); got != 0 {
-		t.Errorf("instances{CRASHED} = %v, want 0", got)
-	}
-	if got := testutil.ToFloat64(c.Instances.WithLabelValues("RUNNING")); got != 3 {
-		t.Errorf("instances{RUNNING} = %v, want 3", got)
-	}
-	problems, err := testutil.GatherAndLint(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("lint %s: %s", p.Metric, p.Text)
 	}
 }
 

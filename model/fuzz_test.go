@@ -2,8 +2,10 @@ package model_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -63,6 +65,53 @@ func FuzzParseFile(f *testing.F) {
 			checkRolloutLimits(t, o)
 		}
 		model.Check(objs)
+	})
+}
+
+// FuzzCellBodies: every body of a parsed object decodes back to an object
+// of the same kind and name, its hash is its content address, and the size
+// limit refuses exactly the objects with a body over it, naming the file.
+func FuzzCellBodies(f *testing.F) {
+	seeds, _ := filepath.Glob("../repo-example/*/*.yaml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, 300)
+	}
+	f.Add([]byte("apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: c}\ndata: {k: '<<<&&>>>\"\"'}\n"), 90)
+	f.Fuzz(func(t *testing.T, data []byte, limit int) {
+		objs, _ := model.ParseFile("fuzz.yaml", data)
+		limit = max(limit, 1)
+		for _, o := range objs {
+			all, err := model.CellBodies(o, 0)
+			if err != nil {
+				t.Fatalf("CellBodies without a limit: %v", err)
+			}
+			largest := 0
+			for _, b := range all {
+				largest = max(largest, len(b.Data))
+				if b.Hash != model.SpecHash(b.Data) {
+					t.Fatalf("hash %s is not the body's", b.Hash)
+				}
+				back, err := model.DecodeObject(b.Data)
+				if err != nil {
+					t.Fatalf("body of %s %s does not decode: %v", b.Object.Head().Kind, b.Object.Head().Metadata.Name, err)
+				}
+				if back.Head().Kind != b.Object.Head().Kind || back.Head().Metadata.Name != b.Object.Head().Metadata.Name {
+					t.Fatalf("body decodes to %s %s, want %s %s", back.Head().Kind, back.Head().Metadata.Name, b.Object.Head().Kind, b.Object.Head().Metadata.Name)
+				}
+			}
+			_, err = model.CellBodies(o, limit)
+			var me *model.Error
+			switch {
+			case largest > limit && (!errors.As(err, &me) || me.File != "fuzz.yaml" || !strings.Contains(me.Msg, fmt.Sprintf("over the %d-byte limit", limit))):
+				t.Fatalf("a %d-byte body under a %d-byte limit: %v", largest, limit, err)
+			case largest <= limit && err != nil:
+				t.Fatalf("bodies of at most %d bytes under a %d-byte limit: %v", largest, limit, err)
+			}
+		}
 	})
 }
 

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -26,9 +27,22 @@ type Assignment struct {
 	Commit string `json:"commit"`
 	// Upsert marks a record of an Upsert-mode SelectorSyncSet: the hub adds
 	// and updates its items but never removes them, nor the record.
-	Upsert bool   `json:"upsert,omitempty"`
-	Items  []Item `json:"items"`
+	Upsert bool `json:"upsert,omitempty"`
+	// ImmediateRestarts is the crash-restart policy of the LRP instances
+	// the record carries, set by the hub on every record with an LRP item:
+	// the cell restarts a crashed instance itself for its first
+	// ImmediateRestarts crashes, and after that only when the hub rewrites
+	// the record (the hub's backoff). One number from one place, so the cell
+	// and the hub cannot disagree and leave an instance crashed with nobody
+	// restarting it. 0 (a record of an older hub) means
+	// DefaultImmediateRestarts.
+	ImmediateRestarts int    `json:"immediateRestarts,omitempty"`
+	Items             []Item `json:"items"`
 }
+
+// DefaultImmediateRestarts is how many crashes of an LRP instance its cell
+// restarts at once, Diego's figure.
+const DefaultImmediateRestarts = 3
 
 // Item is one object on a cell.
 type Item struct {
@@ -53,12 +67,27 @@ func SpecHash(body []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// Marshal encodes v as compact JSON without escaping '<', '>' and '&'
+// (encoding/json's default turns each into six bytes, so 200 KB of '<'
+// would become 1.2 MB). Bodies and records are stored in etcd, never
+// embedded in HTML, so there is nothing to escape them for.
+func Marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	out := b.Bytes()
+	return out[:len(out)-1], nil // Encode ends every value with a newline
+}
+
 // EncodeObject returns the canonical body of an object and its hash. The
 // body leaves out what only paces a rollout (an LRP's spec.update, the
 // pause annotation), so tuning or pausing a rollout changes no body and
 // restarts nothing.
 func EncodeObject(o Object) (body []byte, hash string, err error) {
-	body, err = json.Marshal(withoutRolloutFields(o))
+	body, err = Marshal(withoutRolloutFields(o))
 	if err != nil {
 		return nil, "", fmt.Errorf("encode %s/%s: %w", o.Head().Kind, o.Head().Metadata.Name, err)
 	}

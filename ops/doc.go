@@ -10,7 +10,8 @@
 //     data dir (UpFile).
 //   - FetchStatus, ReadCells and their renderers: the hub's status from
 //     GET /status or from etcd, and the cells with their usage, as aligned
-//     tables, JSON or YAML.
+//     tables, JSON or YAML; StatusProblem says why a hub is not synced and
+//     ready, for `cellsync status`'s exit code.
 //   - ComputePlan: what committing a directory would change, computed by a
 //     private hub on a throw-away embedded etcd seeded with the current
 //     cells and assignments (or with a cells file, offline), so the plan

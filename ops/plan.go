@@ -350,7 +350,7 @@ func planSeed(ctx context.Context, opts PlanOptions) (seed, string, error) {
 }
 
 // runPrivateHub runs a hub on st with the objects as the desired model
-// until it has written everything, and returns its status.
+// until it has settled (written everything it can), and returns its status.
 func runPrivateHub(ctx context.Context, st *store.Client, env *selectors.Env, objs []model.Object, opts PlanOptions) (hub.Status, error) {
 	h := hub.New(hub.Config{ResyncInterval: time.Hour}, hub.Deps{Store: st, Env: env, Logger: opts.Logger})
 	hctx, cancel := context.WithCancel(ctx)
@@ -366,7 +366,9 @@ func runPrivateHub(ctx context.Context, st *store.Client, env *selectors.Env, ob
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if s := h.Status(); s.Leading && s.Commit == planCommit && s.Synced {
+		// Settled: nothing under way. A record refused for its size or a
+		// failed workload never becomes synced; the plan reports them.
+		if s := h.Status(); s.Leading && s.Commit == planCommit && s.Condition.State != hub.Progressing {
 			return s, nil
 		}
 		select {

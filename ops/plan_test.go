@@ -89,7 +89,7 @@ func TestComputePlanOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Unplaced) == 0 || !strings.Contains(strings.Join(p.Unplaced, "\n"), "LRP web index 0:") {
+	if len(p.Unplaced) == 0 || !strings.Contains(strings.Join(p.Unplaced, "\n"), "LRP web: 4 instances:") {
 		t.Errorf("unplaced = %q, want LRP web's instances", p.Unplaced)
 	}
 }

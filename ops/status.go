@@ -23,7 +23,8 @@ var ErrNoHub = errors.New("no hub")
 
 // FetchStatus returns the hub's status: from GET /status when the target
 // names a hub, else (or when the hub does not answer and etcd is known) from
-// the copy the hub keeps in etcd, which is written only in settled states.
+// the copy the hub keeps in etcd, written whenever the status changes (an
+// etcd that refuses writes keeps an older copy).
 // It returns an error wrapping ErrNoHub, with what to do next, when
 // neither answers.
 func FetchStatus(ctx context.Context, t Target) (hub.Status, error) {
@@ -120,8 +121,48 @@ func encode(w io.Writer, v any, format string) (bool, error) {
 	return false, CheckFormat(format)
 }
 
-// RenderStatus writes the status as tables (workloads, cells, errors,
-// conflicts), JSON or YAML.
+// ErrNotReady is wrapped by StatusProblem's errors.
+var ErrNotReady = errors.New("the hub is not synced and ready")
+
+// notReady is a StatusProblem error: its message says why.
+type notReady struct{ msg string }
+
+func (e notReady) Error() string { return e.msg }
+func (e notReady) Unwrap() error { return ErrNotReady }
+
+// StatusProblem returns nil when the hub is synced and ready, else an
+// error wrapping ErrNotReady that says why: the hub is on standby, not
+// synced (and the reason), or synced but failing (and the reason).
+// `cellsync status` exits non-zero with it.
+func StatusProblem(st hub.Status) error {
+	c := st.Condition
+	switch {
+	case !st.Leading:
+		return notReady{"this hub is on standby; ask the leading hub"}
+	case !st.Synced:
+		return notReady{fmt.Sprintf("not synced: %s: %s", c.Reason, c.Message)}
+	case c.State != hub.Ready:
+		return notReady{fmt.Sprintf("synced, but failing: %s: %s", c.Reason, c.Message)}
+	}
+	return nil
+}
+
+// headline says in one line where the hub is: its commit, whether it is
+// synced, and if not ready why.
+func headline(st hub.Status) string {
+	c := st.Condition
+	switch {
+	case st.Synced && c.State == hub.Ready:
+		return fmt.Sprintf("commit %s, synced", short(st.Commit))
+	case st.Synced:
+		return fmt.Sprintf("commit %s, synced, failing: %s: %s", short(st.Commit), c.Reason, c.Message)
+	}
+	return fmt.Sprintf("commit %s, not synced: %s: %s", short(st.Commit), c.Reason, c.Message)
+}
+
+// RenderStatus writes the status as tables (the hub's state, workloads with
+// their condition, cells, unplaced instances, errors, conflicts), JSON or
+// YAML.
 func RenderStatus(w io.Writer, st hub.Status, format string) error {
 	if done, err := encode(w, st, format); done || err != nil {
 		return err
@@ -130,17 +171,29 @@ func RenderStatus(w io.Writer, st hub.Status, format string) error {
 		_, err := fmt.Fprintln(w, "hub is on standby (not leading): no status yet")
 		return err
 	}
-	state := "synced"
-	if !st.Synced {
-		q := st.Queues
-		state = fmt.Sprintf("syncing (queues: fanout %d, apply %d, writes %d)", q.Fanout, q.Apply, q.Writes)
+	fmt.Fprintf(w, "%s\n", headline(st))
+	if s := st.Source; s != nil && s.Error != "" {
+		fmt.Fprintf(w, "git: %d fetches failed in a row: %s\n", max(s.Failures, 1), s.Error)
 	}
-	fmt.Fprintf(w, "commit %s, %s\n\n", short(st.Commit), state)
+	fmt.Fprintln(w)
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "WORKLOAD\tCELLS\tDESIRED\tPLACED\tRUNNING\tCRASHED\tTASK\tUNPLACED")
+	fmt.Fprintln(tw, "WORKLOAD\tCELLS\tDESIRED\tPLACED\tRUNNING\tCRASHED\tTASK\tUNPLACED\tSTATE")
+	var problems []string
 	for _, ws := range st.Workloads {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\n", ws.ID, ws.Cells, ws.Desired, ws.Placed, ws.Running, ws.Crashed, dash(ws.Task), len(ws.Unplaced))
+		c := ws.Condition
+		state := string(c.State)
+		if c.State != hub.Ready && c.State != "" {
+			state += " (" + c.Reason + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%d\t%s\n", ws.ID, ws.Cells, ws.Desired, ws.Placed, ws.Running, ws.Crashed, dash(ws.Task), ws.UnplacedCount, dash(state))
+		if c.State == hub.Failed {
+			where := ""
+			if c.File != "" {
+				where = fmt.Sprintf(" (%s:%d)", c.File, c.Line)
+			}
+			problems = append(problems, fmt.Sprintf("%s%s: %s: %s", ws.ID, where, c.Reason, c.Message))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -171,7 +224,11 @@ func RenderStatus(w io.Writer, st hub.Status, format string) error {
 	for _, ws := range st.Workloads {
 		unplaced = append(unplaced, ws.Unplaced...)
 	}
+	section(w, "FAILED WORKLOADS", problems)
 	section(w, "UNPLACED", unplaced)
+	if n := st.ErrorCount - len(st.Errors); n > 0 {
+		st.Errors = append(st.Errors, fmt.Sprintf("... and %d more", n))
+	}
 	section(w, "ERRORS", st.Errors)
 	if len(st.Conflicts) > 0 {
 		fmt.Fprintln(w, "\nCONFLICTS")
@@ -217,8 +274,13 @@ func Progress(st hub.Status) string {
 		}
 	}
 	state := "synced"
-	if !st.Synced {
+	switch {
+	case !st.Synced && st.Condition.State == hub.Failed:
+		state = "failing: " + st.Condition.Reason
+	case !st.Synced:
 		state = "syncing"
+	case st.Condition.State == hub.Failed:
+		state = "synced, failing: " + st.Condition.Reason
 	}
 	line := fmt.Sprintf("commit %s  workloads %d  placed %d/%d  running %d  crashed %d  cells %d/%d current  %s",
 		short(st.Commit), len(st.Workloads), placed, desired, running, crashed, current, len(st.Cells), state)

@@ -13,9 +13,11 @@ import (
 
 var sampleStatus = hub.Status{
 	Leading: true, Commit: "0123456789abcdef", Synced: true,
+	Condition: hub.Condition{State: hub.Failed, Reason: hub.ReasonWorkloadsFailed, Message: "1 workloads failed"},
 	Workloads: []hub.WorkloadStatus{
-		{ID: "LRP/web", Cells: 2, Desired: 4, Placed: 3, Running: 3, Unplaced: []string{"LRP web index 3: no cell has 64 MB free"}},
-		{ID: "Task/migrate-db", Desired: 1, Task: "COMPLETED"},
+		{ID: "LRP/web", Cells: 2, Desired: 4, Placed: 3, Running: 3, Unplaced: []string{"LRP web: 1 instance: no cell has 64 MB free"}, UnplacedCount: 1,
+			Condition: hub.Condition{State: hub.Failed, Reason: hub.ReasonUnplaced, Message: "1 instances fit on no cell", File: "apps/web.yaml", Line: 3}},
+		{ID: "Task/migrate-db", Desired: 1, Task: "COMPLETED", Condition: hub.Condition{State: hub.Ready, Reason: hub.ReasonReady}},
 	},
 	Cells: []hub.CellStatus{
 		{Name: "cell-1", Zone: "z1", Applied: true, Running: 2, Assigned: 2},
@@ -33,13 +35,14 @@ func TestRenderStatus(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "table", format: FormatTable, want: []string{
-			"commit 0123456, synced\n",
-			"WORKLOAD         CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED\n",
-			"LRP/web          2      4        3       3        0        -          1\n",
-			"Task/migrate-db  0      1        0       0        0        COMPLETED  0\n",
+			"commit 0123456, synced, failing: WorkloadsFailed: 1 workloads failed\n",
+			"WORKLOAD         CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED  STATE\n",
+			"LRP/web          2      4        3       3        0        -          1         failed (Unplaced)\n",
+			"Task/migrate-db  0      1        0       0        0        COMPLETED  0         ready\n",
+			"FAILED WORKLOADS\n  LRP/web (apps/web.yaml:3): Unplaced: 1 instances fit on no cell\n",
 			"cell-1   z1    ready       current              2          2        0\n",
 			"cell-22  z2    evacuating  behind (at fedcba9)  1          1        0\n",
-			"UNPLACED\n  LRP web index 3: no cell has 64 MB free\n",
+			"UNPLACED\n  LRP web: 1 instance: no cell has 64 MB free\n",
 			"ERRORS\n  apps/bad.yaml:3: spec.image: is required\n",
 			"cell-1  Config/x  SelectorSyncSet/b  .data.k  set:a\n",
 		}},
@@ -79,7 +82,7 @@ func TestProgress(t *testing.T) {
 	}{
 		{name: "standby", st: hub.Status{}, want: "hub starting"},
 		{name: "sample", st: sampleStatus,
-			want: "commit 0123456  workloads 2  placed 4/5  running 3  crashed 0  cells 1/2 current  synced  errors 1  conflicts 1"},
+			want: "commit 0123456  workloads 2  placed 4/5  running 3  crashed 0  cells 1/2 current  synced, failing: WorkloadsFailed  errors 1  conflicts 1"},
 		{name: "no commit", st: hub.Status{Leading: true}, want: "commit (none yet)  workloads 0  placed 0/0  running 0  crashed 0  cells 0/0 current  syncing"},
 	}
 	for _, tt := range tests {
@@ -129,5 +132,35 @@ func TestCellsFromStatus(t *testing.T) {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, b.String())
 		}
+	}
+}
+
+func TestStatusProblem(t *testing.T) {
+	tests := []struct {
+		name string
+		st   hub.Status
+		want string
+	}{
+		{name: "synced and ready", st: hub.Status{Leading: true, Synced: true, Condition: hub.Condition{State: hub.Ready, Reason: hub.ReasonSynced}}},
+		{name: "standby", st: hub.Status{Condition: hub.Condition{State: hub.Progressing, Reason: hub.ReasonNotLeading, Message: "standby: another hub leads"}},
+			want: "this hub is on standby"},
+		{name: "not synced", st: hub.Status{Leading: true, Condition: hub.Condition{State: hub.Failed, Reason: hub.ReasonSourceFailed, Message: "fetch: authentication required"}},
+			want: "not synced: SourceFailed: fetch: authentication required"},
+		{name: "synced, failing", st: hub.Status{Leading: true, Synced: true, Condition: hub.Condition{State: hub.Failed, Reason: hub.ReasonWorkloadsFailed, Message: "1 workloads failed"}},
+			want: "synced, but failing: WorkloadsFailed: 1 workloads failed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := StatusProblem(tt.st)
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("= %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrNotReady) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("= %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -13,9 +13,8 @@
 //
 // # Lifecycle
 //
-// The hub builds a State once from its full view (Load, or New followed by
-// AddCell, AddInstance and AddTask), then keeps it current with one call per
-// event, each returning only the delta as a Plan that the State has already
+// The hub builds a State once from its full view (New followed by AddCell,
+// AddInstance and AddTask), then keeps it current with one call per event, each returning only the delta as a Plan that the State has already
 // applied:
 //
 //   - Place(lrp) when an LRP is created or changes, or when its matching
@@ -29,10 +28,8 @@
 //     LRP removed or scaled down, a cell added), to place what earlier
 //     calls reported unplaced.
 //
-// Compute(input) is the stateless form: the same plan as Load, for one-shot
-// callers such as a "cellsync plan" command. A State is not safe for
-// concurrent use; Clone gives an independent copy for dry runs, Snapshot
-// dumps it as an Input, and Cells and Where report usage and placements.
+// A State is not safe for concurrent use; Clone gives an independent copy
+// for dry runs, and Cells and Where report usage and placements.
 //
 // # Guarantees
 //
@@ -46,9 +43,8 @@
 //     same plan took. Existing placements given to AddInstance or AddTask
 //     are taken as facts, even if they over-commit a cell; such a cell
 //     simply receives nothing new. Evacuating cells receive nothing new.
-//   - Deterministic: the same input gives the same plan, whatever the order
-//     of its lists. Ties break by cell name; Load places LRPs largest first
-//     (memory, disk, then name) and pending tasks by name.
+//   - Deterministic: the same calls give the same plan, whatever the order
+//     of the cells. Ties break by cell name.
 //   - Tasks run at most once: a task on a lost cell is reported in
 //     Plan.LostTasks for the hub to fail, never re-placed.
 //   - Explained: whatever cannot be placed is listed in Plan.Unplaced with
@@ -104,11 +100,18 @@
 //
 // # Example
 //
-//	s, plan, err := placement.Load(placement.Input{Cells: cells, Instances: running})
-//	if err != nil {
-//		return fmt.Errorf("load placement state: %w", err)
+//	s := placement.New()
+//	for _, c := range cells {
+//		if _, err := s.AddCell(c); err != nil {
+//			return fmt.Errorf("add cell %s: %w", c.Name, err)
+//		}
 //	}
-//	plan, err = s.Place(placement.LRP{
+//	for _, in := range running { // what etcd says already runs
+//		if err := s.AddInstance(in); err != nil {
+//			return fmt.Errorf("add instance: %w", err)
+//		}
+//	}
+//	plan, err := s.Place(placement.LRP{
 //		Name:      "web",
 //		Instances: 6,
 //		Resources: model.Resources{MemoryMB: 256, DiskMB: 512},

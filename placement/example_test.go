@@ -9,14 +9,16 @@ import (
 
 func Example() {
 	capacity := model.Capacity{MemoryMB: 4096, DiskMB: 8192, Containers: 10}
-	s, _, err := placement.Load(placement.Input{Cells: []model.Cell{
+	s := placement.New()
+	for _, c := range []model.Cell{
 		{Name: "a1", Zone: "za", Capacity: capacity},
 		{Name: "a2", Zone: "za", Capacity: capacity},
 		{Name: "b1", Zone: "zb", Capacity: capacity},
-	}})
-	if err != nil {
-		fmt.Println(err)
-		return
+	} {
+		if _, err := s.AddCell(c); err != nil {
+			fmt.Println(err)
+			return
+		}
 	}
 	web := placement.LRP{
 		Name:      "web",

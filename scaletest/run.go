@@ -180,9 +180,8 @@ func (r *runner) writeConfig(w config.Workers) error {
 git: {url: %q, branch: main, pollInterval: 30s}
 dataDir: %q
 workers: {fanout: %d, apply: %d, convergence: %d}
-cellLeaseTTL: %s
 listen: {metrics: %q, webhook: ""}
-`, r.repo.dir, filepath.Join(r.work, "hub"), w.Fanout, w.Apply, w.Convergence, r.o.LeaseTTL, r.o.MetricsAddr)
+`, r.repo.dir, filepath.Join(r.work, "hub"), w.Fanout, w.Apply, w.Convergence, r.o.MetricsAddr)
 	if err := os.MkdirAll(filepath.Dir(r.cfgPath), 0o755); err != nil {
 		return fmt.Errorf("create config dir: %w", err)
 	}

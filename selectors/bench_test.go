@@ -104,7 +104,7 @@ func naiveEvaluate(cells []model.Cell, sels map[string]*Selector) map[string][]s
 }
 
 func buildIndex(cells []model.Cell, sels map[string]*Selector) *Index {
-	x := NewIndex(IndexOptions{})
+	x := NewIndex()
 	for _, c := range cells {
 		x.UpsertCell(c)
 	}
@@ -153,7 +153,7 @@ func BenchmarkFullEvaluation(b *testing.B) {
 		b.Run(fmt.Sprintf("cells=%d/selectors=%d", n, len(sels)), func(b *testing.B) {
 			cells := typicalCells(n)
 			want := naiveEvaluate(cells, sels)
-			empty := NewIndex(IndexOptions{})
+			empty := NewIndex()
 			for _, c := range cells {
 				empty.UpsertCell(c)
 			}

@@ -32,7 +32,7 @@
 //
 // A missing label is an evaluation error, as in standard CEL:
 // `cell.labels["env"] == "prod"` does not match a cell without an env label
-// (and OnError hears about it). Write `"env" in cell.labels && ...`,
+// (and Index.Errors counts it). Write `"env" in cell.labels && ...`,
 // `cell.labels[?"env"].orValue("dev")` or the label helper below when a
 // default is meant. An evaluation error always means "no match".
 //
@@ -117,7 +117,7 @@
 //	if err != nil {
 //		return fmt.Errorf("compile selector of LRP web: %w", err)
 //	}
-//	idx := selectors.NewIndex(selectors.IndexOptions{})
+//	idx := selectors.NewIndex()
 //	idx.SetSelector("LRP/web", web)
 //	for _, ch := range idx.UpsertCell(model.Cell{Name: "c1", Zone: "z1", Labels: map[string]string{"env": "prod"}}) {
 //		fmt.Println(ch.Selector, ch.Cell, ch.Matched) // LRP/web c1 true

@@ -18,7 +18,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	idx := selectors.NewIndex(selectors.IndexOptions{})
+	idx := selectors.NewIndex()
 	idx.SetSelector("LRP/web", web)
 	for _, ch := range idx.UpsertCell(model.Cell{Name: "c1", Zone: "z1", Labels: map[string]string{"env": "prod"}}) {
 		fmt.Println(ch.Selector, ch.Cell, ch.Matched)

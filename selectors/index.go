@@ -1,6 +1,7 @@
 package selectors
 
 import (
+	"fmt"
 	"maps"
 	"math/bits"
 	"slices"
@@ -20,23 +21,17 @@ type Change struct {
 	Matched bool
 }
 
-// IndexOptions configures an Index.
-type IndexOptions struct {
-	// OnError, if set, is called for every evaluation that fails (the cell
-	// then does not match): a missing map key, a bad version passed to
-	// semver, an exhausted cost budget (wrapping ErrCostLimit). It is
-	// called with the Index locked and must not call back into it.
-	OnError func(selectorID, cell string, err error)
-}
-
 // Index holds the live cells and the registered selectors, and keeps, for
 // each selector, the set of cells it matches. Every update evaluates only
 // what it can change: a cell update evaluates that cell against every
 // selector, a selector update evaluates that selector against every cell.
 // The Index is safe for concurrent use; updates are serialised by a mutex.
+//
+// An evaluation that fails (a missing map key, a bad version passed to
+// semver, an exhausted cost budget wrapping ErrCostLimit) means no match;
+// the Index also remembers which cells failed for which selector, so that
+// Errors can report it instead of a bare "no cell matches".
 type Index struct {
-	opts IndexOptions
-
 	mu    sync.RWMutex
 	cells map[string]*stored
 	// order holds the cells sorted by name, so that selector updates visit
@@ -56,22 +51,25 @@ type Index struct {
 type entry struct {
 	sel  *Selector
 	bits []uint64
+	// errs is the set of cells whose last evaluation failed, over the same
+	// slots; errSample is one of those failures, for people.
+	errs      []uint64
+	errSample error
 	// sorted caches the sorted match set; nil when it must be rebuilt.
 	// A built slice is never modified, so it can be handed out.
 	sorted []string
 }
 
 // NewIndex returns an empty Index.
-func NewIndex(opts IndexOptions) *Index {
-	return &Index{opts: opts, cells: map[string]*stored{}, sels: map[string]*entry{}}
+func NewIndex() *Index {
+	return &Index{cells: map[string]*stored{}, sels: map[string]*entry{}}
 }
 
-func (x *Index) match(act *activation, id string, s *Selector, c *stored) bool {
+// match evaluates e's selector against c and records whether it failed.
+func (x *Index) match(act *activation, e *entry, c *stored) bool {
 	act.cell = c
-	ok, err := s.match(act, &c.Cell, c.small)
-	if err != nil && x.opts.OnError != nil {
-		x.opts.OnError(id, c.Name, err)
-	}
+	ok, err := e.sel.match(act, &c.Cell, c.small)
+	e.setErr(c.slot, c.Name, err)
 	return ok
 }
 
@@ -109,7 +107,7 @@ func (x *Index) UpsertCell(c model.Cell) []Change {
 	act := &activation{}
 	for _, id := range x.ids {
 		e := x.sels[id]
-		now := x.match(act, id, e.sel, cp)
+		now := x.match(act, e, cp)
 		if e.has(cp.slot) == now {
 			continue
 		}
@@ -135,6 +133,7 @@ func (x *Index) RemoveCell(name string) []Change {
 	var out []Change
 	for _, id := range x.ids {
 		e := x.sels[id]
+		e.setErr(c.slot, name, nil)
 		if e.has(c.slot) {
 			e.set(c.slot, false)
 			out = append(out, Change{Selector: id, Cell: name, Matched: false})
@@ -164,7 +163,7 @@ func (x *Index) SetSelector(id string, s *Selector) []Change {
 	var out []Change
 	act := &activation{}
 	for _, c := range x.order {
-		now := x.match(act, id, s, c)
+		now := x.match(act, e, c)
 		if e.has(c.slot) == now {
 			continue
 		}
@@ -248,6 +247,26 @@ func (x *Index) Selector(id string) (*Selector, bool) {
 	return e.sel, true
 }
 
+// Errors returns how many cells the selector registered under id failed to
+// evaluate against at their last evaluation (each of them counts as not
+// matching), and one of those failures, naming its cell; 0 and nil when
+// none failed or id is unknown.
+func (x *Index) Errors(id string) (cells int, sample error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	e, ok := x.sels[id]
+	if !ok {
+		return 0, nil
+	}
+	for _, w := range e.errs {
+		cells += bits.OnesCount64(w)
+	}
+	if cells == 0 {
+		return 0, nil
+	}
+	return cells, e.errSample
+}
+
 // Len returns the number of cells and of selectors in the index.
 func (x *Index) Len() (cells, selectors int) {
 	x.mu.RLock()
@@ -271,6 +290,22 @@ func (e *entry) set(slot int, matched bool) {
 		e.bits[w] &^= 1 << (slot % 64)
 	}
 	e.sorted = nil
+}
+
+// setErr records whether the evaluation against the cell in slot failed.
+func (e *entry) setErr(slot int, cell string, err error) {
+	w := slot / 64
+	if err == nil {
+		if w < len(e.errs) {
+			e.errs[w] &^= 1 << (slot % 64)
+		}
+		return
+	}
+	if w >= len(e.errs) {
+		e.errs = append(e.errs, make([]uint64, w+1-len(e.errs))...)
+	}
+	e.errs[w] |= 1 << (slot % 64)
+	e.errSample = fmt.Errorf("cell %s: %w", cell, err)
 }
 
 func (e *entry) count() int {

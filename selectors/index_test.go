@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -32,10 +33,7 @@ func cell(name, zone string, labels ...string) model.Cell {
 
 func TestIndexScenario(t *testing.T) {
 	env := newEnv(t, Config{})
-	var errs []string
-	x := NewIndex(IndexOptions{OnError: func(id, cell string, err error) {
-		errs = append(errs, id+"/"+cell)
-	}})
+	x := NewIndex()
 	type step struct {
 		name string
 		do   func() []Change
@@ -93,15 +91,44 @@ func TestIndexScenario(t *testing.T) {
 	if s, ok := x.Selector("LRP/web"); !ok || s.Expr() != `cell.zone == "z2"` {
 		t.Errorf("Selector(LRP/web) = %v, %v", s, ok)
 	}
-	// b had no env label when SelectorSyncSet/prod was set.
-	if !slices.Contains(errs, "SelectorSyncSet/prod/b") {
-		t.Errorf("OnError calls = %v, want one for SelectorSyncSet/prod/b", errs)
+}
+
+// TestIndexErrors: the cells a selector fails to evaluate against are
+// counted, and the count follows every update of the cell or the selector.
+func TestIndexErrors(t *testing.T) {
+	env := newEnv(t, Config{})
+	x := NewIndex()
+	x.UpsertCell(cell("a", "z1", "env", "prod"))
+	x.UpsertCell(cell("b", "z1"))
+	x.SetSelector("s", mustCompile(t, env, `cell.labels["env"] == "prod"`))
+	x.UpsertCell(cell("c", "z2"))
+	check := func(step string, want int, wantIn string) {
+		t.Helper()
+		n, sample := x.Errors("s")
+		if n != want || (want > 0) != (sample != nil) {
+			t.Fatalf("%s: Errors = %d, %v; want %d", step, n, sample, want)
+		}
+		if sample != nil && !strings.Contains(sample.Error(), wantIn) {
+			t.Fatalf("%s: sample %q lacks %q", step, sample, wantIn)
+		}
+	}
+	check("b and c have no env label", 2, "no such key")
+	x.UpsertCell(cell("b", "z1", "env", "dev"))
+	check("b relabelled", 1, "cell c: ")
+	x.RemoveCell("c")
+	check("c removed", 0, "")
+	x.UpsertCell(cell("d", "z1"))
+	check("d registered", 1, "cell d: ")
+	x.SetSelector("s", mustCompile(t, env, `"env" in cell.labels && cell.labels["env"] == "prod"`))
+	check("selector fixed", 0, "")
+	if n, err := x.Errors("unknown"); n != 0 || err != nil {
+		t.Errorf("Errors(unknown) = %d, %v", n, err)
 	}
 }
 
 func TestIndexKeepsItsOwnCopy(t *testing.T) {
 	env := newEnv(t, Config{})
-	x := NewIndex(IndexOptions{})
+	x := NewIndex()
 	x.SetSelector("s", mustCompile(t, env, `cell.labels["env"] == "prod"`))
 	c := cell("a", "z1", "env", "prod")
 	x.UpsertCell(c)
@@ -188,7 +215,7 @@ func TestIndexMatchesFullEvaluation(t *testing.T) {
 	for seed := range uint64(25) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 42))
-			x := NewIndex(IndexOptions{})
+			x := NewIndex()
 			cells := map[string]model.Cell{}
 			sels := map[string]*Selector{}
 			before := fullEvaluation(cells, sels)
@@ -297,7 +324,7 @@ func sameChanges(a, b []Change) bool {
 
 func TestIndexConcurrentReaders(t *testing.T) {
 	env := newEnv(t, Config{})
-	x := NewIndex(IndexOptions{})
+	x := NewIndex()
 	x.SetSelector("s", mustCompile(t, env, `cell.zone == "z1"`))
 	var wg sync.WaitGroup
 	done := make(chan struct{})

@@ -12,6 +12,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/cellsync/cellsync/model"
 )
 
 // Defaults of Config.
@@ -32,6 +34,12 @@ var ErrTooLarge = errors.New("value too large")
 // compacted away; the caller must List again and watch from there.
 var ErrCompacted = errors.New("watch revision compacted")
 
+// ErrFenced is returned by the writes of a fenced Client (WithFence) once
+// its fence key no longer has the fence's create revision: the writer lost
+// the election that entitled it to write, and nothing of that transaction
+// was written.
+var ErrFenced = errors.New("fence lost: no longer the leader")
+
 // Config says how to reach etcd.
 type Config struct {
 	Endpoints []string
@@ -50,6 +58,29 @@ type Client struct {
 	etcd     *clientv3.Client
 	maxOps   int
 	maxBytes int
+	// fence, when set, conditions every write (see WithFence).
+	fence *Fence
+}
+
+// Fence is a condition on one key's create revision. A hub fences its
+// writes with its election key: the key is created when the hub becomes the
+// leader and deleted when its session ends, so a deposed leader's writes
+// fail instead of landing after its successor's.
+type Fence struct {
+	Key            string
+	CreateRevision int64
+}
+
+// WithFence returns a Client that shares c's connection and makes every
+// Write (and CompareAndSwap) conditional on f: a transaction whose fence key
+// no longer has f.CreateRevision writes nothing and fails with ErrFenced.
+// The fence takes one of the transaction's MaxTxnOps compare slots, so a
+// fenced client packs one operation fewer per transaction. Do not Close the
+// returned Client; close c.
+func (c *Client) WithFence(f Fence) *Client {
+	fc := *c
+	fc.fence = &f
+	return &fc
 }
 
 // Connect dials etcd and checks that it answers.
@@ -102,6 +133,15 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 
 // MaxOpBytes is the largest key plus value one Write operation may carry.
 func (c *Client) MaxOpBytes() int { return c.maxBytes }
+
+// MaxTxnOps is the number of operations one transaction carries at most
+// (Config.MaxTxnOps), less the fence's compare slot on a fenced client.
+func (c *Client) MaxTxnOps() int {
+	if c.fence != nil {
+		return max(c.maxOps-1, 1)
+	}
+	return c.maxOps
+}
 
 // Etcd returns the underlying client, for leases, sessions and elections.
 func (c *Client) Etcd() *clientv3.Client { return c.etcd }
@@ -296,9 +336,10 @@ func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
 			return res, fmt.Errorf("write %s: %w: key and value are %d bytes, over the %d-byte limit of one etcd request", op.Key, ErrTooLarge, n, c.maxBytes)
 		}
 	}
+	maxOps := c.MaxTxnOps()
 	for start := 0; start < len(ops); {
 		end, size := start, 0
-		for end < len(ops) && end-start < c.maxOps {
+		for end < len(ops) && end-start < maxOps {
 			sz := len(ops[end].Key) + len(ops[end].Value)
 			if end > start && size+sz > c.maxBytes {
 				break
@@ -315,7 +356,8 @@ func (c *Client) Write(ctx context.Context, ops []Op) (WriteResult, error) {
 }
 
 // writeBatch writes ops[start:end] in one transaction, dropping and
-// reporting the ops whose condition fails until the rest succeeds.
+// reporting the ops whose condition fails until the rest succeeds. A lost
+// fence fails the whole batch with ErrFenced.
 func (c *Client) writeBatch(ctx context.Context, ops []Op, start, end int, res *WriteResult) error {
 	batch := make([]int, 0, end-start)
 	for i := start; i < end; i++ {
@@ -324,6 +366,10 @@ func (c *Client) writeBatch(ctx context.Context, ops []Op, start, end int, res *
 	for len(batch) > 0 {
 		var cmps []clientv3.Cmp
 		var onFail []clientv3.Op
+		if c.fence != nil {
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(c.fence.Key), "=", c.fence.CreateRevision))
+			onFail = append(onFail, clientv3.OpGet(c.fence.Key))
+		}
 		thens := make([]clientv3.Op, 0, len(batch))
 		for _, i := range batch {
 			op := ops[i]
@@ -355,10 +401,18 @@ func (c *Client) writeBatch(ctx context.Context, ops []Op, start, end int, res *
 		}
 		// Keep the ops whose condition held; report the others.
 		current := map[string]KV{}
+		fenceHeld := c.fence == nil
 		for _, r := range resp.Responses {
 			for _, kv := range r.GetResponseRange().Kvs {
+				if c.fence != nil && string(kv.Key) == c.fence.Key {
+					fenceHeld = kv.CreateRevision == c.fence.CreateRevision
+					continue
+				}
 				current[string(kv.Key)] = fromEtcd(kv)
 			}
+		}
+		if !fenceHeld {
+			return fmt.Errorf("write %d keys (first %s): %w (fence %s at create revision %d)", len(batch), ops[batch[0]].Key, ErrFenced, c.fence.Key, c.fence.CreateRevision)
 		}
 		kept := batch[:0:0]
 		for _, i := range batch {
@@ -390,8 +444,9 @@ func (c *Client) CompareAndSwap(ctx context.Context, key string, modRev int64, v
 	return true, KV{Key: key, Value: value, ModRevision: res.Revisions[0]}, nil
 }
 
-// Encode serializes a value compactly.
-func Encode(v any) ([]byte, error) { return json.Marshal(v) }
+// Encode serializes a value compactly, without escaping HTML characters
+// (model.Marshal): a record holding "<" stays as small as it reads.
+func Encode(v any) ([]byte, error) { return model.Marshal(v) }
 
 // Decode parses a value written by Encode, naming the key on failure.
 func Decode(kv KV, v any) error {

@@ -30,6 +30,10 @@ type EmbedConfig struct {
 	// MaxTxnOps is the server's limit of operations per transaction;
 	// default 1024 (etcd's own default is 128, which external clusters keep).
 	MaxTxnOps uint
+	// QuotaBackendBytes is the size at which the server raises its
+	// NOSPACE alarm and refuses every write ("database space exceeded");
+	// default 8 GiB, etcd's recommended maximum.
+	QuotaBackendBytes int64
 	// TLS, when set, serves clients over TLS with its Cert and Key and
 	// requires a client certificate signed by its CA (mutual TLS).
 	TLS TLSFiles
@@ -51,9 +55,10 @@ const maxSocketPath = 103
 // API authenticates no one unless given peer certificates, so not listening
 // is the only safe peer listener.
 type Embedded struct {
-	etcd    *embed.Etcd
-	scheme  string
-	tempDir string // the socket's private directory, when Dir's path is too long
+	etcd      *embed.Etcd
+	scheme    string
+	tempDir   string // the socket's private directory, when Dir's path is too long
+	maxTxnOps int
 }
 
 // StartEmbedded starts an etcd server in cfg.Dir and waits until it serves.
@@ -66,6 +71,9 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (_ *Embedded, err error
 	}
 	if cfg.MaxTxnOps == 0 {
 		cfg.MaxTxnOps = 1024
+	}
+	if cfg.QuotaBackendBytes == 0 {
+		cfg.QuotaBackendBytes = 8 << 30
 	}
 	// etcd makes its data dir 0700 itself, but only after it listens, and
 	// the client socket lives in it.
@@ -112,7 +120,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (_ *Embedded, err error
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
 	ec.MaxTxnOps = cfg.MaxTxnOps
 	ec.MaxRequestBytes = 8 << 20
-	ec.QuotaBackendBytes = 8 << 30
+	ec.QuotaBackendBytes = cfg.QuotaBackendBytes
 	// Keep the revision history bounded: watchers that fall behind an hour
 	// reload instead of replaying.
 	ec.AutoCompactionMode = "periodic"
@@ -121,7 +129,7 @@ func StartEmbedded(ctx context.Context, cfg EmbedConfig) (_ *Embedded, err error
 	if e.etcd, err = embed.StartEtcd(ec); err != nil {
 		return nil, fmt.Errorf("start embedded etcd in %s: %w", cfg.Dir, err)
 	}
-	e.scheme = curl.Scheme
+	e.scheme, e.maxTxnOps = curl.Scheme, int(cfg.MaxTxnOps)
 	timer := time.NewTimer(cfg.StartTimeout)
 	defer timer.Stop()
 	select {
@@ -198,6 +206,10 @@ func (e *Embedded) Endpoints() []string {
 	}
 	return out
 }
+
+// MaxTxnOps is the server's limit of operations per transaction: what a
+// client of this server should use as Config.MaxTxnOps.
+func (e *Embedded) MaxTxnOps() int { return e.maxTxnOps }
 
 // Close stops the server and waits for it to release its data dir. It is
 // safe to call more than once.

@@ -37,6 +37,16 @@ func DesiredKey(cell, source string) string { return DesiredCellPrefix(cell) + s
 // SpecKey is a content-addressed object body.
 func SpecKey(hash string) string { return SpecsPrefix + hash }
 
+// specKeyLen is the length of a SpecKey (a SHA-256 in hex).
+const specKeyLen = len(SpecsPrefix) + 64
+
+// MaxBodyBytes is the largest body one write can store at its SpecKey when
+// a key and its value may carry maxOpBytes together.
+func MaxBodyBytes(maxOpBytes int) int { return maxOpBytes - specKeyLen }
+
+// DefaultMaxBodyBytes is MaxBodyBytes under the default request limit.
+const DefaultMaxBodyBytes = DefaultMaxTxnBytes - specKeyLen
+
 // ActualCellPrefix holds one cell's actual-state reports.
 func ActualCellPrefix(cell string) string { return ActualPrefix + cell + "/" }
 

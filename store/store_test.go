@@ -241,6 +241,58 @@ func BenchmarkPut(b *testing.B) {
 	}
 }
 
+// TestFencedWrite: a fenced client writes while its fence key holds the
+// fence's create revision; once the key is deleted (a lost election) or
+// re-created, every write fails with ErrFenced and writes nothing, and a
+// full transaction still fits: the fence takes one operation slot.
+func TestFencedWrite(t *testing.T) {
+	c, _ := storetest.New(t)
+	ctx := context.Background()
+	res, err := c.Write(ctx, []store.Op{{Key: "/lock", Value: []byte("me")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fenced := c.WithFence(store.Fence{Key: "/lock", CreateRevision: res.Revision})
+	if got := fenced.MaxTxnOps(); got != 1023 {
+		t.Errorf("fenced MaxTxnOps = %d, want 1023 (1024 less the fence)", got)
+	}
+	ops := make([]store.Op, 2000)
+	for i := range ops {
+		ops[i] = store.Op{Key: fmt.Sprintf("/f/%04d", i), Value: []byte("v"), IfModRevision: store.Revision(0)}
+	}
+	wres, err := fenced.Write(ctx, ops)
+	if err != nil || wres.Written != len(ops) || wres.Txns != 2 {
+		t.Fatalf("fenced write while leading: %+v, %v; want %d written in 2 transactions", wres, err, len(ops))
+	}
+	// A lost CAS is still a conflict, not a lost fence.
+	wres, err = fenced.Write(ctx, []store.Op{{Key: "/f/0000", Value: []byte("w"), IfModRevision: store.Revision(1)}, {Key: "/g", Value: []byte("g")}})
+	if err != nil || len(wres.Conflicts) != 1 || wres.Written != 1 {
+		t.Fatalf("CAS loss under a held fence: %+v, %v", wres, err)
+	}
+
+	for _, step := range []struct {
+		name string
+		op   store.Op
+	}{
+		{"fence key deleted", store.Op{Key: "/lock", Delete: true}},
+		{"fence key created again", store.Op{Key: "/lock", Value: []byte("successor")}},
+	} {
+		if _, err := c.Write(ctx, []store.Op{step.op}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := fenced.Write(ctx, []store.Op{{Key: "/after", Value: []byte("x")}})
+		if !errors.Is(err, store.ErrFenced) {
+			t.Errorf("%s: write = %v, want ErrFenced", step.name, err)
+		}
+		if _, _, err := fenced.CompareAndSwap(ctx, "/after", 0, []byte("x")); !errors.Is(err, store.ErrFenced) {
+			t.Errorf("%s: CompareAndSwap = %v, want ErrFenced", step.name, err)
+		}
+		if _, ok, _ := c.Get(ctx, "/after"); ok {
+			t.Errorf("%s: a fenced write landed", step.name)
+		}
+	}
+}
+
 func TestTrim(t *testing.T) {
 	c, _ := storetest.New(t)
 	ctx := context.Background()

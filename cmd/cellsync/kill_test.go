@@ -28,21 +28,10 @@ func TestHubKilledMidFanOut(t *testing.T) {
 		t.Skip("builds the binary and fans out to 1,000 cells")
 	}
 	const cells, sets, instances = 1000, 20, 50
-	bin := filepath.Join(t.TempDir(), "cellsync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := cellsyncBinary(t)
 	st, srv := storetest.New(t)
 	ctx := context.Background()
-	var ops []store.Op
-	for i := 0; i < cells; i++ {
-		c := model.Cell{Name: fmt.Sprintf("c%04d", i), Zone: fmt.Sprintf("z%d", i%3), Capacity: model.Capacity{MemoryMB: 4096, DiskMB: 4096, Containers: 20}}
-		v, _ := store.Encode(c)
-		ops = append(ops, store.Op{Key: store.CellKey(c.Name), Value: v})
-	}
-	if _, err := st.Write(ctx, ops); err != nil {
-		t.Fatal(err)
-	}
+	registerCellRecords(t, st, cells, 3)
 
 	repo := t.TempDir()
 	r, err := git.PlainInitWithOptions(repo, &git.PlainInitOptions{InitOptions: git.InitOptions{DefaultBranch: "refs/heads/main"}})
@@ -72,21 +61,8 @@ func TestHubKilledMidFanOut(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := func() (*exec.Cmd, chan error) {
-		cmd := exec.Command(bin, "hub", "--config", conf, "--log-level", "warn")
-		var out syncBuffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-		return cmd, exited
+		p := startHubProcess(t, bin, conf)
+		return p.cmd, p.exited
 	}
 	count := func() int64 {
 		resp, err := st.Etcd().Get(ctx, store.DesiredPrefix, clientv3.WithPrefix(), clientv3.WithCountOnly())

@@ -13,5 +13,9 @@ func TestMain(m *testing.M) {
 	if code, ok := logs.RunDriver(os.Args); ok {
 		os.Exit(code)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir) // the binary cellsyncBinary built
+	}
+	os.Exit(code)
 }

@@ -92,7 +92,7 @@ func TestPlan(t *testing.T) {
 		"  - cell-1  Config agent-conf  (Sync-mode deletion)\n",
 		`        - .spec.configs: [{"mountPath":"/etc/agent","name":"agent-conf"}]` + "\n",
 		"LRP/huge → (no cell)  (new workload)\n",
-		"UNPLACEABLE\n  LRP huge index 0: ",
+		"UNPLACEABLE\n  LRP huge: 1 instance: ",
 		"unchanged: LRP/worker, SelectorSyncSet/prod-audit, Task/migrate-db\n",
 		"workloads: 1 new, 0 removed; objects on cells: 0 to add, 6 to update, 5 to remove\n",
 	} {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -40,10 +41,18 @@ func newStatus() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "status [WORKLOAD]",
-		Short: "Show the hub's status, or one workload's instances in detail",
-		Long: `status prints, per workload, the instances desired, placed, running and
-crashed; per cell whether it has applied the hub's last write (COMMIT current
-or behind); then unplaceable instances, file errors and conflicts.
+		Short: "Show the hub's status: synced or not and why, workloads, cells, errors; or one workload in detail",
+		Long: `status prints whether the hub is synced (the newest commit is fetched and
+compiled and every write has landed) and, if not or if something failed,
+the reason; per workload the instances desired, placed, running and crashed
+and its state (ready, progressing or failed, with the reason); per cell
+whether it runs everything the hub wants of it (COMMIT current or behind);
+then failed workloads with their file and line, unplaceable instances, errors
+and conflicts.
+
+It exits 0 when the hub is synced and ready, 2 when it is not synced or
+something failed (the reason is also printed on stderr), 1 when no hub
+answers.
 
 With a WORKLOAD (LRP/web, SelectorSyncSet/node-agent, Task/migrate-db) it
 prints that workload's instances, read from etcd: index, cell, zone,
@@ -54,7 +63,8 @@ placement reasons of unplaced instances and the workload's problems. For a
 Task: its cell, state, duration, exit code and result.
 
 It asks the hub (GET /status). With only etcd endpoints it reads the copy
-the hub keeps in etcd, written whenever the hub is settled. The hub is
+the hub keeps in etcd, written whenever the status changes (etcd that
+refuses writes keeps an older copy: ask the hub). The hub is
 found from --hub/--etcd-endpoints, then CELLSYNC_HUB/CELLSYNC_ETCD_ENDPOINTS,
 then --config (or CELLSYNC_CONFIG), then the endpoints a running
 ` + "`cellsync up`" + ` recorded in its data dir, then http://localhost:9090.`,
@@ -82,7 +92,14 @@ then --config (or CELLSYNC_CONFIG), then the endpoints a running
 			if err != nil {
 				return err
 			}
-			return ops.RenderStatus(cmd.OutOrStdout(), st, format)
+			if err := ops.RenderStatus(cmd.OutOrStdout(), st, format); err != nil {
+				return err
+			}
+			if err := ops.StatusProblem(st); err != nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "cellsync status:", err)
+				return exitError{code: 2}
+			}
+			return nil
 		},
 	}
 	target.add(cmd.Flags())

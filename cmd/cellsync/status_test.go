@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,8 +33,8 @@ func TestStatus(t *testing.T) {
 		wantErr string
 	}{
 		{name: "hub flag", args: []string{"--hub", u.target.Hub}, want: []string{
-			", synced\n", "WORKLOAD                    CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED\n",
-			"Task/migrate-db             0      1        0       0        0        COMPLETED  0\n",
+			", synced\n", "WORKLOAD                    CELLS  DESIRED  PLACED  RUNNING  CRASHED  TASK       UNPLACED  STATE\n",
+			"Task/migrate-db             0      1        0       0        0        COMPLETED  0         ready\n",
 			"CELL    ZONE  STATE  COMMIT   WORKLOADS  RUNNING  CRASHED\n", "cell-1  z1    ready  current"}},
 		{name: "up file", args: []string{"--data-dir", u.dataDir}, want: []string{"LRP/worker "}},
 		{name: "env", env: map[string]string{"CELLSYNC_HUB": u.target.Hub}, want: []string{"LRP/worker "}},
@@ -77,5 +79,23 @@ func TestStatus(t *testing.T) {
 	}
 	if !rolledOut(st) {
 		t.Errorf("status -o json = %+v", st)
+	}
+
+	// The branch now names a commit the repository lacks: every fetch
+	// fails; status says so and exits 2.
+	ref := filepath.Join(u.dataDir, "repo", ".git", "refs", "heads", "main")
+	if err := os.WriteFile(ref, []byte(strings.Repeat("ab", 20)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var code int
+	eventually(t, "status reports the failing fetch", 20*time.Second, func() bool {
+		out, err = run(t, "status", "--hub", u.target.Hub)
+		code = exitCode(err)
+		return code == 2 && strings.Contains(out, "not synced: SourceFailed: ")
+	})
+	for _, w := range []string{"fetches failed in a row: fetch ", "cellsync status: not synced: SourceFailed: "} {
+		if !strings.Contains(out, w) {
+			t.Errorf("status of a failing source lacks %q:\n%s", w, out)
+		}
 	}
 }

@@ -257,10 +257,7 @@ func TestUpEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "cellsync")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := cellsyncBinary(t)
 	dataDir := t.TempDir()
 	up := exec.Command(bin, "up", "--runtime", "sim", "--data-dir", dataDir, "--listen", "127.0.0.1:0", "--router", "127.0.0.1:0")
 	var upOut syncBuffer
@@ -286,7 +283,7 @@ func TestUpEndToEnd(t *testing.T) {
 	eventually(t, "`cellsync status` shows repo-example running", 60*time.Second, func() bool {
 		var err error
 		out, err = status()
-		return err == nil && strings.Contains(out, ", synced") && fieldsOf(out, "LRP/web") == "3 4 4 4 0 - 0"
+		return err == nil && strings.Contains(out, ", synced") && fieldsOf(out, "LRP/web") == "3 4 4 4 0 - 0 ready"
 	})
 	commit := commitChange(t, filepath.Join(dataDir, "repo"), "apps/web.yaml", "instances: 4", "instances: 3")
 	eventually(t, "`cellsync status` shows the new commit rolled out", 30*time.Second, func() bool {

@@ -7,6 +7,7 @@ import (
 	"github.com/cellsync/cellsync/loader"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
+	"github.com/cellsync/cellsync/store"
 	"github.com/spf13/cobra"
 )
 
@@ -17,8 +18,9 @@ func newValidate() *cobra.Command {
 		Short: "Check a workload directory and print every problem as file:line: message",
 		Long: `validate loads every *.yaml and *.yml file under DIR (hidden directories
 are skipped), checks each document and the rules that span files, compiles
-every CEL selector, and prints every problem as "file:line: message". It
-exits 1 when there is any problem.`,
+every CEL selector, checks that every object's stored body fits in one etcd
+request, and prints every problem as "file:line: message". It exits 1 when
+there is any problem.`,
 		Example: "  cellsync validate repo-example",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,6 +44,11 @@ exits 1 when there is any problem.`,
 				return fmt.Errorf("validate: %w", err)
 			}
 			errs := append(res.Errors(), selectors.CheckObjects(env, res.Objects())...)
+			for _, o := range res.Objects() {
+				if _, err := model.CellBodies(o, store.DefaultMaxBodyBytes); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			model.SortErrors(errs)
 			out := cmd.OutOrStdout()
 			for _, err := range errs {

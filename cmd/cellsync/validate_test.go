@@ -52,6 +52,18 @@ func TestValidate(t *testing.T) {
 		t.Errorf("output lacks the selector error:\n%s", out)
 	}
 
+	// 120 KB of quotes, aliased five times: under the file and alias limits,
+	// over the body limit once encoded (each quote becomes \").
+	q := "'" + strings.Repeat(`"`, 120<<10) + "'"
+	quotes := "apiVersion: cellsync.io/v1\nkind: Config\nmetadata: {name: quotes}\ndata:\n  k0: &q " + q + "\n  k1: *q\n  k2: *q\n  k3: *q\n  k4: *q\n"
+	if err := os.WriteFile(filepath.Join(dir, "quotes.yaml"), []byte(quotes), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = run(t, "validate", dir)
+	if !strings.Contains(out, "quotes.yaml:2: document 1: data: Config quotes is 1228") || !strings.Contains(out, "over the 1048493-byte limit of one stored body") {
+		t.Errorf("output lacks the oversized body:\n%s", out)
+	}
+
 	if _, err := run(t, "validate", filepath.Join(dir, "missing")); err == nil {
 		t.Error("validate of a missing dir succeeded")
 	}

@@ -30,7 +30,7 @@ type Snapshot struct {
 	// objects, not its current content.
 	FileErrors map[string][]*model.Error
 	// Held is non-nil when Commit deletes more workloads than
-	// Config.MassDeleteFraction allows and nobody confirmed it.
+	// Config.MassDeleteFraction allows and no commit confirmed it.
 	Held *Held
 	// ForcePush is true when Commit does not descend from the previous
 	// snapshot's commit: the branch's history was rewritten.
@@ -53,8 +53,7 @@ func (s *Snapshot) ErrorCount() int {
 }
 
 // Held describes deletions kept back by the mass-deletion guard. They are
-// released when a later commit carries the AllowMassDeleteAnnotation or an
-// operator calls Source.ConfirmDeletion with Commit.
+// released when a later commit carries the AllowMassDeleteAnnotation.
 type Held struct {
 	// Commit is the commit whose deletions are held.
 	Commit string
@@ -68,7 +67,7 @@ type Held struct {
 
 // String says what is held and how to release it.
 func (h *Held) String() string {
-	return fmt.Sprintf("commit %s deletes %d of %d workloads, over the %.0f%% limit: deletion held until confirmed (annotation %s: \"true\" or ConfirmDeletion)",
+	return fmt.Sprintf("commit %s deletes %d of %d workloads, over the %.0f%% limit: deletion held until a commit carries the annotation %s: \"true\"",
 		short(h.Commit), len(h.Keys), h.Total, h.Fraction*100, AllowMassDeleteAnnotation)
 }
 
@@ -113,8 +112,6 @@ type commitInfo struct {
 	sha       string
 	when      time.Time
 	forcePush bool
-	// confirmed is true when an operator confirmed this commit's deletions.
-	confirmed bool
 }
 
 // apply turns one commit into a snapshot. fsys is the commit's tree under
@@ -249,10 +246,10 @@ func addsFile(files map[string]*fileState, reread map[string]bool) bool {
 }
 
 // guard holds back a mass deletion: when snap deletes more than the allowed
-// fraction of the previous snapshot's workloads, unconfirmed, the deleted
-// workloads stay.
+// fraction of the previous snapshot's workloads and no workload carries the
+// annotation, the deleted workloads stay.
 func (d *desired) guard(snap *Snapshot, c commitInfo) {
-	if d.prev == nil || len(d.prev.Objects) == 0 || c.confirmed {
+	if d.prev == nil || len(d.prev.Objects) == 0 {
 		return
 	}
 	var gone []string

@@ -38,7 +38,7 @@
 // workloads, the removed ones stay in Snapshot.Objects, Snapshot.Held says
 // so, and they stay until a commit carries the annotation
 // `cellsync.io/allow-mass-delete: "true"` on any top-level object (remove it
-// afterwards) or an operator calls ConfirmDeletion with the held commit.
+// afterwards).
 // The last good state lives in memory. Across restarts the mirror keeps the
 // last clean commit (a snapshot with no file error and no held deletion, ref
 // refs/cellsync/last-clean): a restarted Source loads it first and diffs the
@@ -63,7 +63,7 @@
 // New validates the Config and opens the mirror; Run runs until its context
 // ends and returns after its goroutines have exited. Sync does one fetch
 // synchronously (for tests and one-shot commands) and must not run
-// concurrently with Run. Latest, Status, Trigger, ConfirmDeletion and the
+// concurrently with Run. Latest, Status, Trigger and the
 // webhook handler are safe for concurrent use.
 //
 // # Usage

@@ -79,10 +79,9 @@ type Source struct {
 	head    plumbing.Hash
 	tree    *object.Tree
 
-	mu        sync.Mutex
-	latest    *Snapshot
-	status    Status
-	confirmed string // commit whose mass deletion an operator confirmed
+	mu     sync.Mutex
+	latest *Snapshot
+	status Status
 }
 
 // New validates cfg, opens (or creates) the mirror in cfg.DataDir and
@@ -196,17 +195,6 @@ func (s *Source) Trigger() {
 	}
 }
 
-// ConfirmDeletion releases the mass deletion held for commit (see
-// Snapshot.Held): the next sync applies it. Confirming a commit other than
-// the held one has no effect once the branch moves on. Safe for concurrent
-// use.
-func (s *Source) ConfirmDeletion(commit string) {
-	s.mu.Lock()
-	s.confirmed = commit
-	s.mu.Unlock()
-	s.Trigger()
-}
-
 // Latest returns the latest snapshot, nil before the first. Safe for
 // concurrent use.
 func (s *Source) Latest() *Snapshot {
@@ -222,8 +210,8 @@ func (s *Source) Status() Status {
 	return s.status
 }
 
-// Sync fetches once and, when the branch moved (or a held deletion was
-// confirmed), builds, records and delivers a new snapshot, which it returns.
+// Sync fetches once and, when the branch moved, builds, records and
+// delivers a new snapshot, which it returns.
 // It returns nil and no error when nothing changed. Errors wrap
 // ErrBranchNotFound or ErrPathNotFound where those apply and name the URL
 // without credentials; the previous snapshot stays in force. Sync must not
@@ -281,11 +269,7 @@ func (s *Source) deliver(snap *Snapshot) {
 // process turns head into a snapshot, diffing against the previous tree; nil
 // when there is nothing new.
 func (s *Source) process(ctx context.Context, head plumbing.Hash) (*Snapshot, error) {
-	s.mu.Lock()
-	confirmed := s.confirmed == head.String()
-	s.mu.Unlock()
-	prevHeld := s.desired.prev != nil && s.desired.prev.Held != nil
-	if head == s.head && !(confirmed && prevHeld) {
+	if head == s.head {
 		return nil, nil
 	}
 	commit, sub, err := s.commitTree(head)
@@ -306,7 +290,7 @@ func (s *Source) process(ctx context.Context, head plumbing.Hash) (*Snapshot, er
 			return nil, fmt.Errorf("diff %s..%s: %w", short(s.head.String()), short(head.String()), err)
 		}
 	}
-	info := commitInfo{sha: head.String(), when: commit.Committer.When, confirmed: confirmed}
+	info := commitInfo{sha: head.String(), when: commit.Committer.When}
 	if !s.head.IsZero() && s.head != head {
 		if old, err := s.mirror.CommitObject(s.head); err == nil {
 			isAncestor, err := old.IsAncestor(commit)

@@ -222,9 +222,6 @@ func TestMassDeletionGuard(t *testing.T) {
 		name    string
 		confirm func(t *testing.T, r *testRepo, s *Source, held *Held)
 	}{
-		{name: "ConfirmDeletion", confirm: func(t *testing.T, r *testRepo, s *Source, held *Held) {
-			s.ConfirmDeletion(held.Commit)
-		}},
 		{name: "annotation in a later commit", confirm: func(t *testing.T, r *testRepo, s *Source, held *Held) {
 			r.commit(map[string]string{"apps/a.yaml": "apiVersion: cellsync.io/v1\nkind: LRP\nmetadata:\n  name: a\n  annotations: {cellsync.io/allow-mass-delete: \"true\"}\nspec: {image: a:1}\n"})
 		}},

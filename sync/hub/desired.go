@@ -1,10 +1,14 @@
 package hub
 
 import (
+	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
+	"github.com/cellsync/cellsync/store"
 )
 
 // Desired is the desired model at one commit, as the Git source emits it:
@@ -16,161 +20,211 @@ type Desired struct {
 	Errors  []error
 }
 
-// workload is one compiled top-level object of the desired model.
-type workload struct {
-	id   string
-	kind model.Kind
-	name string
-	// fingerprint changes whenever anything the fan-out reads changes; an
-	// unchanged workload is not fanned out again on a new commit.
-	fingerprint string
-	commit      string
-	selector    *selectors.Selector
-	mode        model.ApplyMode
-	// items is what a cell gets: for a set, every resource (shared by all
-	// matching cells); for an LRP or a Task, its one item without indexes.
-	items []model.Item
-	// bodies holds the encoded bodies of items, by hash.
+// compiledModel is one desired model compiled. It is immutable once
+// installed, so apply workers read it without the term's lock.
+type compiledModel struct {
+	commit    string
+	workloads map[string]*workload
+	// ids are the workload IDs, sorted.
+	ids []string
+	// shared holds the objects ("Kind/name") several workloads carry:
+	// only those can need a merge on a cell.
+	shared map[string]bool
+	// bodies holds every body the workloads need, by hash.
 	bodies map[string][]byte
-	// configs names the top-level Configs the workload's processes mount.
-	configs []string
-	// src is where the workload is defined, for errors.
-	src model.Source
-	// LRP and Task placement inputs.
-	needs     model.Resources
-	instances int
-	spread    string
+	// fileErrors are the source's problems with files (Desired.Errors).
+	fileErrors []error
+	// errs are the hub's problems with workloads (a selector that does not
+	// compile, a body over the size limit, an edit no cell could run), by
+	// workload ID; each such workload keeps its previous version.
+	errs map[string]error
 }
 
-func workloadID(kind model.Kind, name string) string { return string(kind) + "/" + name }
+var emptyModel = &compiledModel{workloads: map[string]*workload{}, shared: map[string]bool{}, bodies: map[string][]byte{}, errs: map[string]error{}}
 
-// cellBody returns what a cell runs of an object: placement-only fields
-// (selector, instances, spread) are dropped, so scaling an LRP or editing its
-// selector does not change its body and restarts nothing.
-func cellBody(o model.Object) model.Object {
-	switch o := o.(type) {
-	case *model.LRP:
-		c := *o
-		c.Spec.Selector, c.Spec.Instances, c.Spec.Spread = "", nil, ""
-		return &c
-	case *model.Task:
-		c := *o
-		c.Spec.Selector = ""
-		return &c
-	}
-	return o
-}
-
-func indexes(n int32) []int32 {
-	out := make([]int32, n)
-	for i := range out {
-		out[i] = int32(i)
-	}
-	return out
-}
-
-// compileWorkload turns a model object into a workload. compile is the
-// selector compiler (cached by expression by the caller).
-func compileWorkload(o model.Object, commit string, compile func(string) (*selectors.Selector, error), topConfigs map[string]bool) (*workload, error) {
-	h := o.Head()
-	w := &workload{id: workloadID(h.Kind, h.Metadata.Name), kind: h.Kind, name: h.Metadata.Name, commit: commit, src: h.Source, bodies: map[string][]byte{}}
-	add := func(obj model.Object, idx []int32) error {
-		body, hash, err := model.EncodeObject(cellBody(obj))
-		if err != nil {
-			return err
-		}
-		w.bodies[hash] = body
-		w.items = append(w.items, model.Item{Kind: obj.Head().Kind, Name: obj.Head().Metadata.Name, Spec: hash, Indexes: idx})
-		return nil
-	}
-	refs := func(p *model.Process, local map[string]bool) {
-		for _, c := range p.Configs {
-			if topConfigs[c.Name] && !local[c.Name] {
-				w.configs = append(w.configs, c.Name)
-			}
-		}
-	}
-	var expr string
-	var err error
-	switch o := o.(type) {
-	case *model.SelectorSyncSet:
-		expr, w.mode = o.Spec.Selector, o.Spec.Mode()
-		local := map[string]bool{}
-		for _, r := range o.Spec.Resources {
-			if r.Config != nil {
-				local[r.Config.Metadata.Name] = true
-			}
-		}
-		for _, r := range o.Spec.Resources {
-			switch {
-			case r.Config != nil:
-				err = add(r.Config, nil)
-			case r.LRP != nil:
-				refs(&r.LRP.Spec.Process, local)
-				err = add(r.LRP, indexes(r.LRP.Spec.Replicas()))
-			case r.Task != nil:
-				return nil, fmt.Errorf("%s: Task %s: Tasks inside a SelectorSyncSet are not supported yet; declare the Task at the top level", w.id, r.Task.Metadata.Name)
-			}
-			if err != nil {
-				return nil, err
-			}
-		}
-	case *model.LRP:
-		expr = o.Spec.Selector
-		refs(&o.Spec.Process, nil)
-		w.needs, w.instances, w.spread = o.Spec.Needs(), int(o.Spec.Replicas()), o.Spec.Spread
-		err = add(o, nil)
-	case *model.Task:
-		expr = o.Spec.Selector
-		refs(&o.Spec.Process, nil)
-		w.needs = o.Spec.Needs()
-		err = add(o, nil)
-	case *model.Config:
-		err = add(o, nil)
-	}
+// setDesired makes d the term's desired model, in four steps. A workload
+// that fails to compile keeps its previous version; an error means the
+// bodies could not be written, and the caller retries.
+func (t *term) setDesired(ctx context.Context, d *Desired) error {
+	next := t.compile(d)
+	n, err := t.writeBodies(ctx, next)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if w.kind != model.KindConfig {
-		if w.selector, err = compile(expr); err != nil {
-			src := h.Source
-			return nil, &model.Error{File: src.File, Doc: src.Doc, Line: src.Line, Field: "spec.selector", Msg: err.Error()}
-		}
-	}
-	fp := fmt.Sprintf("%s|%s|%d|%s|%v", expr, w.mode, w.instances, w.spread, w.configs)
-	for _, it := range w.items {
-		fp += "|" + it.Spec
-	}
-	w.fingerprint = fp
-	return w, nil
+	t.install(next)
+	t.fanOutFirst(next)
+	t.h.log.Info("desired model", "commit", d.Commit, "workloads", len(next.workloads), "bodies written", n, "errors", len(d.Errors)+len(next.errs))
+	return nil
 }
 
-// unplaceable returns an error when no registered cell that the LRP's
-// selector matches could hold one instance even if it ran nothing else, or
-// nil. With no cells registered it cannot tell, and returns nil.
-func unplaceable(w *workload, cells map[string]model.Cell) error {
-	if w.kind != model.KindLRP || w.instances == 0 || len(cells) == 0 {
-		return nil
+// compile turns d into a compiled model, reusing the workloads that did not
+// change and keeping the previous version of those that fail.
+func (t *term) compile(d *Desired) *compiledModel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := t.model()
+	topConfigs := map[string]bool{}
+	for _, o := range d.Objects {
+		if o.Head().Kind == model.KindConfig {
+			topConfigs[o.Head().Metadata.Name] = true
+		}
 	}
-	matching := 0
-	var largest model.Capacity
-	for _, c := range cells {
-		if ok, _ := w.selector.Match(&c); !ok || c.State == model.CellEvacuating {
+	used := map[string]bool{}
+	compile := func(expr string) (*selectors.Selector, error) {
+		used[expr] = true
+		if s, ok := t.selectors[expr]; ok {
+			return s, nil
+		}
+		s, err := t.h.deps.Env.Compile(expr)
+		if err == nil {
+			t.selectors[expr] = s
+		}
+		return s, err
+	}
+	var cells []model.Cell
+	next := &compiledModel{commit: d.Commit, workloads: make(map[string]*workload, len(d.Objects)), bodies: map[string][]byte{},
+		fileErrors: d.Errors, errs: map[string]error{}}
+	for _, o := range d.Objects {
+		id := workloadID(o.Head().Kind, o.Head().Metadata.Name)
+		old, had := prev.workloads[id]
+		w, err := compileWorkload(o, compile, topConfigs, t.maxBody)
+		switch {
+		case err != nil:
+			next.errs[id] = err
+			if had {
+				next.workloads[id] = old // keep the last good version
+				used[old.selectorExpr()] = true
+			}
+			continue
+		case had && old.fingerprint == w.fingerprint:
+			next.workloads[id] = old
+			continue
+		case had:
+			// An edit that no cell could run would stop what runs now: keep
+			// the running version, as for any other bad change.
+			if cells == nil {
+				cells = t.readyCells()
+			}
+			if err := unplaceable(w, cells); err != nil {
+				next.errs[id] = err
+				next.workloads[id] = old
+				used[old.selectorExpr()] = true
+				continue
+			}
+		}
+		w.commit = d.Commit
+		next.workloads[id] = w
+	}
+	next.ids = slices.Sorted(maps.Keys(next.workloads))
+	for _, id := range next.ids {
+		maps.Copy(next.bodies, next.workloads[id].bodies)
+	}
+	next.shared = sharedObjects(next.workloads)
+	for expr := range t.selectors {
+		if !used[expr] {
+			delete(t.selectors, expr) // a selector no workload uses is freed
+		}
+	}
+	return next
+}
+
+func (w *workload) selectorExpr() string {
+	if w.selector == nil {
+		return ""
+	}
+	return w.selector.Expr()
+}
+
+// writeBodies writes the bodies of next that etcd lacks, before anything
+// names them: a cell must find every body its records name.
+func (t *term) writeBodies(ctx context.Context, next *compiledModel) (int, error) {
+	var missing []store.Op
+	for _, hash := range slices.Sorted(maps.Keys(next.bodies)) {
+		if !t.bodies.stored(hash) {
+			missing = append(missing, bodyOp(hash, next.bodies[hash]))
+		}
+	}
+	if len(missing) == 0 {
+		return 0, nil
+	}
+	if _, err := t.st.Write(ctx, missing); err != nil {
+		t.writeFailed(err)
+		return 0, fmt.Errorf("write %d bodies: %w", len(missing), err)
+	}
+	t.writeLanded()
+	for _, op := range missing {
+		t.bodies.markStored(op.Key[len(store.SpecsPrefix):])
+	}
+	return len(missing), nil
+}
+
+// install makes next the term's model: selectors are registered with the
+// index, and every workload that is new, changed or gone is queued for the
+// fan-out; cells holding a changed top-level Config are queued for apply.
+// The caches of bodies and intents keep only what next uses.
+func (t *term) install(next *compiledModel) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	prev := t.model()
+	t.cm.Store(next)
+	t.desiredEvents(prev, next, !t.haveDesired)
+	t.bodies.retain(next.bodies)
+	for _, id := range next.ids {
+		w := next.workloads[id]
+		if old, ok := prev.workloads[id]; ok && old == w {
 			continue
 		}
-		matching++
-		if c.Capacity.MemoryMB >= w.needs.MemoryMB && c.Capacity.DiskMB >= w.needs.DiskMB && c.Capacity.Containers >= 1 {
-			return nil
+		if w.selector != nil {
+			t.enqueueChanges(t.evaluate(func() []selectors.Change { return t.index.SetSelector(id, w.selector) }))
 		}
-		if c.Capacity.MemoryMB > largest.MemoryMB {
-			largest = c.Capacity
+		t.fanout.Add(id)
+		if w.kind == model.KindConfig {
+			t.queueConfigHolders(next, w.name)
 		}
 	}
-	msg := fmt.Sprintf("the selector matches none of the %d ready cells", len(cells))
-	if matching > 0 {
-		msg = fmt.Sprintf("no matching cell can hold an instance: it needs %d MB memory and %d MB disk, the largest of the %d matching cells has %d MB and %d MB",
-			w.needs.MemoryMB, w.needs.DiskMB, matching, largest.MemoryMB, largest.DiskMB)
+	for id, w := range prev.workloads {
+		if _, ok := next.workloads[id]; !ok {
+			if w.selector != nil {
+				t.index.RemoveSelector(id)
+			}
+			t.fanout.Add(id)
+		}
 	}
-	return &model.Error{File: w.src.File, Doc: w.src.Doc, Line: w.src.Line, Field: "spec",
-		Msg: fmt.Sprintf("LRP %s: %s; keeping the running version", w.name, msg)}
+}
+
+// queueConfigHolders queues the cells that run a workload mounting the
+// top-level Config name: they need its new body. Callers hold t.mu.
+func (t *term) queueConfigHolders(m *compiledModel, name string) {
+	for _, id := range m.ids {
+		if slices.Contains(m.workloads[id].configs, name) {
+			for cell := range t.holders(id) {
+				t.apply.Add(cell)
+			}
+		}
+	}
+}
+
+// fanOutFirst fans the term's first model out inline, before any apply
+// runs: otherwise a restarted hub would delete every record it had not yet
+// recomputed. Only new Tasks (a record write) wait in the queue.
+func (t *term) fanOutFirst(next *compiledModel) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.haveDesired {
+		return
+	}
+	for _, id := range next.ids {
+		if w := next.workloads[id]; w.kind == model.KindTask {
+			if _, placed := t.tasks[w.name]; !placed {
+				continue // queued by install; placing it writes a record
+			}
+		}
+		if _, _, err := t.fanoutLocked(id); err != nil {
+			t.h.log.Warn("fan out", "workload", id, "err", err)
+		}
+	}
+	t.haveDesired = true
+	for cell := range t.cells {
+		t.apply.Add(cell)
+	}
 }

@@ -50,7 +50,7 @@ func TestEtcdOutageDuringRollout(t *testing.T) {
 	defer c.Close()
 	env, _ := selectors.NewEnv(selectors.Config{})
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	h := hub.New(hub.Config{MaxTxnOps: 1024}, hub.Deps{Store: c, Env: env, Logger: log})
+	h := hub.New(hub.Config{}, hub.Deps{Store: c, Env: env, Logger: log})
 	hctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(hctx) }()

@@ -12,8 +12,8 @@ import (
 // these hooks at a few points; they only compare state the hub holds and
 // hand events to Deps.Events, which must not block.
 
-// EventSink receives the hub's events. Emit is called with h.mu held, so
-// it must return at once (events.Writer.Emit queues).
+// EventSink receives the hub's events. Emit is called with the term's lock
+// held, so it must return at once (events.Writer.Emit queues).
 type EventSink interface {
 	Emit(model.Event)
 }
@@ -24,47 +24,47 @@ func (h *Hub) emit(e model.Event) {
 	}
 }
 
-// desiredEvents reports a newly compiled desired model: the commit if it
+// desiredEvents reports a newly installed desired model: the commit if it
 // is new, each problem that the previous model did not have, and each
 // edit of a completed Task made by this commit (not on a term's first
-// model, which compiles everything anew). Callers hold h.mu.
-func (h *Hub) desiredEvents(t *term, prevCommit string, prevErrs []string, d *Desired, next map[string]*workload, first bool) {
-	if d.Commit != prevCommit {
-		h.emit(model.Event{Type: model.EventCommitSeen, Commit: d.Commit,
-			Message: fmt.Sprintf("commit %s: %d workloads, %d problems", shortCommit(d.Commit), len(next), len(errorStrings(t))+len(t.tooLarge))})
+// model, which compiles everything anew). Callers hold t.mu.
+func (t *term) desiredEvents(prev, next *compiledModel, first bool) {
+	h := t.h
+	if next.commit != prev.commit {
+		h.emit(model.Event{Type: model.EventCommitSeen, Commit: next.commit,
+			Message: fmt.Sprintf("commit %s: %d workloads, %d problems", shortCommit(next.commit), len(next.workloads), len(errorStrings(next)))})
 	}
 	seen := map[string]bool{}
-	for _, e := range prevErrs {
+	for _, e := range errorStrings(prev) {
 		seen[e] = true
 	}
-	for _, e := range errorStrings(t) {
+	for _, e := range errorStrings(next) {
 		if !seen[e] {
-			h.emit(model.Event{Type: model.EventWorkloadError, Severity: model.SeverityWarning, Commit: d.Commit, Message: e})
+			h.emit(model.Event{Type: model.EventWorkloadError, Severity: model.SeverityWarning, Commit: next.commit, Message: e})
 		}
 	}
-	for _, id := range slices.Sorted(maps.Keys(next)) {
-		if n := taskEditNotice(t, next[id]); n != "" && !first && next[id].commit == d.Commit {
-			h.emit(model.Event{Type: model.EventTaskEditIgnored, Severity: model.SeverityWarning, Workload: id, Commit: d.Commit, Message: n})
+	for _, id := range next.ids {
+		if n := taskEditNotice(t, next.workloads[id]); n != "" && !first && next.workloads[id].commit == next.commit {
+			h.emit(model.Event{Type: model.EventTaskEditIgnored, Severity: model.SeverityWarning, Workload: id, Commit: next.commit, Message: n})
 		}
 	}
 }
 
-// errorStrings lists the term's desired-model problems, as status shows
-// them. Callers hold h.mu.
-func errorStrings(t *term) []string {
+// errorStrings lists a model's problems, as status shows them.
+func errorStrings(m *compiledModel) []string {
 	var out []string
-	for _, err := range t.errors {
+	for _, err := range m.fileErrors {
 		out = append(out, err.Error())
 	}
-	for _, id := range slices.Sorted(maps.Keys(t.workloadErrors)) {
-		out = append(out, t.workloadErrors[id].Error())
+	for _, id := range slices.Sorted(maps.Keys(m.errs)) {
+		out = append(out, m.errs[id].Error())
 	}
 	return out
 }
 
 // taskEditNotice says that a Task was edited after it ran: a Task runs at
 // most once, so the edit does nothing. "" when that is not so. Callers
-// hold h.mu.
+// hold t.mu.
 func taskEditNotice(t *term, w *workload) string {
 	if w == nil || w.kind != model.KindTask || len(w.items) == 0 {
 		return ""
@@ -77,12 +77,12 @@ func taskEditNotice(t *term, w *workload) string {
 		w.id, shortCommit(te.rec.Commit))
 }
 
-// taskEditNotices lists taskEditNotice for every Task, for status.
-// Callers hold h.mu.
-func taskEditNotices(t *term) []string {
+// taskEditNotices lists taskEditNotice for every Task of m, for status.
+// Callers hold t.mu.
+func taskEditNotices(t *term, m *compiledModel) []string {
 	var out []string
-	for _, id := range slices.Sorted(maps.Keys(t.workloads)) {
-		if n := taskEditNotice(t, t.workloads[id]); n != "" {
+	for _, id := range m.ids {
+		if n := taskEditNotice(t, m.workloads[id]); n != "" {
 			out = append(out, n)
 		}
 	}
@@ -90,7 +90,7 @@ func taskEditNotices(t *term) []string {
 }
 
 // cellGoneEvent reports a cell whose registration went: left after
-// evacuating, or lost (its lease expired). Callers hold h.mu.
+// evacuating, or lost (its lease expired). Callers hold t.mu.
 func (h *Hub) cellGoneEvent(c model.Cell) {
 	if c.State == model.CellEvacuating {
 		h.emit(model.Event{Type: model.EventCellLeft, Cell: c.Name, Message: fmt.Sprintf("cell %s left after evacuating", c.Name)})

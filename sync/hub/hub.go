@@ -7,18 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/cellsync/cellsync/apply"
 	"github.com/cellsync/cellsync/metrics"
-	"github.com/cellsync/cellsync/model"
-	"github.com/cellsync/cellsync/placement"
 	"github.com/cellsync/cellsync/selectors"
 	"github.com/cellsync/cellsync/store"
-	"github.com/cellsync/cellsync/sync/workqueue"
 )
 
 // Workers sizes the worker pools of the hub's controllers.
@@ -27,7 +24,8 @@ type Workers struct {
 	Fanout int
 	// Apply workers turn one cell's intents into etcd writes. Default 32.
 	Apply int
-	// Convergence workers fail lost Tasks. Default 2.
+	// Convergence workers complete or re-place the Tasks of lost cells.
+	// Default 2.
 	Convergence int
 }
 
@@ -44,33 +42,30 @@ func (w Workers) withDefaults() Workers {
 	return w
 }
 
-// Config tunes a Hub.
+// Config tunes a Hub. The transaction size comes from the store client
+// (store.Client.MaxTxnOps), so the hub and the store cannot disagree.
 type Config struct {
 	Workers Workers
-	// ResyncInterval is how often every workload is fanned out again even
-	// without events, as a safety net. Default 10m.
+	// ResyncInterval is how often the hub re-reads desired/ and fans every
+	// workload out again even without events, as a safety net. Default 10m.
 	ResyncInterval time.Duration
 	// Identity names this hub in the leader election; default host:pid.
 	Identity string
 	// SessionTTL is the leader session's lease TTL: how long a standby waits
 	// after the leader dies. Default 10s.
 	SessionTTL time.Duration
-	// MaxTxnOps caps the operations the hub packs into one etcd
-	// transaction; it must not exceed the server's --max-txn-ops. Default
-	// 128, etcd's default.
-	MaxTxnOps int
 	// Flushers is the number of transactions the hub keeps in flight while
 	// it fills the next ones. Default 4.
 	Flushers int
-	// Crash restarts follow Diego: a cell restarts an instance itself for its
-	// first ImmediateRestarts crashes (3); after that the hub restarts it
-	// after CrashBackoff (default 30s), doubling with every crash up to
-	// MaxCrashBackoff (default 16m), and gives up at MaxCrashes (default
-	// 200). A cell resets the count once an instance has run for 5 minutes.
-	ImmediateRestarts int
-	CrashBackoff      time.Duration
-	MaxCrashBackoff   time.Duration
-	MaxCrashes        int
+	// Restart is the crash-restart policy, which the hub hands to the cells.
+	Restart RestartPolicy
+	// MaxLostRounds is how many compare-and-swap rounds one record may lose
+	// in a row before its cell's retries back off exponentially (100 ms
+	// doubling to 30 s) and count as a delayed retry. Default 3.
+	MaxLostRounds int
+	// StatusInterval is how often the status is mirrored into etcd and the
+	// status metrics are set. Default 2s.
+	StatusInterval time.Duration
 }
 
 // Deps are the Hub's collaborators.
@@ -82,6 +77,29 @@ type Deps struct {
 	Metrics *metrics.Hub
 	// Events receives the hub's events (see events.go); nil records none.
 	Events EventSink
+	// Source, if set, reports on where the desired models come from: the
+	// hub is synced only when the source's newest commit was fetched and
+	// is the one the hub compiled.
+	Source Source
+}
+
+// Source is where the desired models come from (the Git source).
+type Source interface {
+	// SourceStatus returns the newest commit the source has delivered and
+	// how its last fetch went. Safe for concurrent use.
+	SourceStatus() SourceStatus
+}
+
+// SourceStatus is the health of the desired models' source.
+type SourceStatus struct {
+	// Commit is the newest commit delivered; "" before the first.
+	Commit string `json:"commit,omitempty"`
+	// Error is the last fetch's error ("" when it succeeded): an
+	// unreachable remote, a path that is not a repository, bad
+	// credentials. Meanwhile the last good model stays in force.
+	Error string `json:"error,omitempty"`
+	// Failures counts fetches failed in a row.
+	Failures int `json:"failures,omitempty"`
 }
 
 // Hub reconciles the desired model into per-cell assignments. Create it with
@@ -100,77 +118,14 @@ type Hub struct {
 	workersMu sync.Mutex
 	workers   Workers
 
-	// mu guards the term state below: everything a leadership term builds.
-	mu sync.Mutex
-	t  *term
-
+	// term is the current leadership term, nil while not leading.
+	term atomic.Pointer[term]
+	// sync remembers when the current commit was first seen and synced,
+	// for the rollout metrics.
+	sync syncClock
 	// appliedReported is the last commit reported applied everywhere;
 	// owned by statusLoop.
 	appliedReported string
-}
-
-// term is the state of one leadership term, rebuilt from etcd each time this
-// hub becomes the leader.
-type term struct {
-	// ended is closed when the term's context ends: from then on its state
-	// is abandoned (writes in flight are dropped) and it reports nothing.
-	ended <-chan struct{}
-	// haveDesired is set once the first desired model is compiled; until
-	// then nothing is applied, so nothing is pruned.
-	haveDesired bool
-	commit      string
-	errors      []error
-	workloads   map[string]*workload
-	// bodies and specsStored: every body the workloads need, and the hashes
-	// known to be in etcd.
-	specsStored map[string]bool
-	bodies      map[string][]byte
-	// shared holds the objects ("Kind/name") that more than one workload
-	// carries: only those can need a merge on a cell.
-	shared map[string]bool
-	// applyIntents caches the apply intent of each body that had to be merged.
-	applyIntents map[string]*apply.Intent
-	compiled     map[string]*selectors.Selector
-	index        *selectors.Index
-	sched        *placement.State
-	cells        map[string]model.Cell
-	// intents[cell][source] is what the fan-out wants on the cell.
-	intents map[string]map[string][]model.Item
-	// stored[cell][source] mirrors the assignments in etcd.
-	stored map[string]map[string]storedAssignment
-	// written[cell] is the revision of the hub's last write to the cell, and
-	// writtenCommit[cell] the commit it came from; appliedCommit[cell] is
-	// the newest commit whose writes the cell has reported applied.
-	written                      map[string]int64
-	writtenCommit, appliedCommit map[string]string
-	// inflight cells have a write with the writer; dirty ones changed
-	// meanwhile and are assembled again when it lands.
-	inflight, dirty map[string]bool
-	tasks           map[string]taskEntry
-	actual          map[string]map[string]model.Actual
-	reports         map[string]model.CellReport
-	// unplaced and conflicts, by workload ID, for status.
-	unplaced  map[string][]placement.Unplaced
-	conflicts map[string][]Conflict
-	// workloadErrors are hub-side problems (selectors that do not compile).
-	workloadErrors map[string]error
-	// tooLarge holds assignments too large for one etcd request, by
-	// "<cell> <source>".
-	tooLarge map[string]error
-	revision int64
-
-	fanout, apply, converge *workqueue.Queue
-	writer                  *writer
-}
-
-type storedAssignment struct {
-	a   model.Assignment
-	rev int64
-}
-
-type taskEntry struct {
-	rec model.TaskRecord
-	rev int64
 }
 
 // New returns a Hub; call Run to start it.
@@ -181,24 +136,16 @@ func New(cfg Config, deps Deps) *Hub {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = 10 * time.Second
 	}
-	if cfg.MaxTxnOps <= 0 {
-		cfg.MaxTxnOps = store.DefaultMaxTxnOps
-	}
 	if cfg.Flushers <= 0 {
 		cfg.Flushers = 4
 	}
-	if cfg.ImmediateRestarts <= 0 {
-		cfg.ImmediateRestarts = 3
+	if cfg.MaxLostRounds <= 0 {
+		cfg.MaxLostRounds = 3
 	}
-	if cfg.CrashBackoff <= 0 {
-		cfg.CrashBackoff = 30 * time.Second
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = 2 * time.Second
 	}
-	if cfg.MaxCrashBackoff <= 0 {
-		cfg.MaxCrashBackoff = 16 * time.Minute
-	}
-	if cfg.MaxCrashes <= 0 {
-		cfg.MaxCrashes = 200
-	}
+	cfg.Restart = cfg.Restart.withDefaults()
 	if cfg.Identity == "" {
 		host, _ := os.Hostname()
 		cfg.Identity = fmt.Sprintf("%s:%d", host, os.Getpid())
@@ -215,10 +162,21 @@ func (h *Hub) SetDesired(d Desired) {
 	h.latestMu.Lock()
 	h.latest = &d
 	h.latestMu.Unlock()
+	h.sync.seen(d.Commit)
+	h.poke()
+}
+
+func (h *Hub) poke() {
 	select {
 	case h.wake <- struct{}{}:
 	default:
 	}
+}
+
+func (h *Hub) latestDesired() *Desired {
+	h.latestMu.Lock()
+	defer h.latestMu.Unlock()
+	return h.latest
 }
 
 // Resize changes the worker counts of the running controllers and of the
@@ -236,22 +194,26 @@ func (h *Hub) Resize(w Workers) {
 	}
 	cur := h.workers
 	h.workersMu.Unlock()
-	h.mu.Lock()
-	t := h.t
-	h.mu.Unlock()
-	if t != nil {
+	if t := h.term.Load(); t != nil {
 		t.fanout.Resize(cur.Fanout)
 		t.apply.Resize(cur.Apply)
-		t.converge.Resize(cur.Convergence)
+		t.lostTasks.Resize(cur.Convergence)
 	}
 	h.recordWorkers(cur)
 	h.log.Info("worker pools resized", "fanout", cur.Fanout, "apply", cur.Apply, "convergence", cur.Convergence)
 }
 
+// Workers returns the current worker counts.
+func (h *Hub) Workers() Workers {
+	h.workersMu.Lock()
+	defer h.workersMu.Unlock()
+	return h.workers
+}
+
 // Run campaigns for leadership and reconciles while it leads, until ctx
-// ends. A lost session (etcd unreachable for longer than SessionTTL, or a
-// deposed leader) ends the term; Run then campaigns again. It returns nil
-// when ctx ends, after every goroutine it started has exited.
+// ends. A lost session (etcd unreachable for longer than SessionTTL) or a
+// fenced write (another hub leads) ends the term; Run then campaigns again.
+// It returns nil when ctx ends, after every goroutine it started has exited.
 func (h *Hub) Run(ctx context.Context) error {
 	backoff := time.Second
 	for ctx.Err() == nil {
@@ -270,6 +232,10 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
+// runTerm waits to be elected, then leads until the session ends, a write
+// is fenced off or ctx ends. Every write of the term is conditioned on the
+// election key this hub created (its create revision): once another hub
+// holds the leadership, this one's writes fail instead of landing.
 func (h *Hub) runTerm(ctx context.Context) error {
 	// The session outlives ctx so that Close can still revoke its lease: a
 	// hub that stops hands over at once instead of after SessionTTL.
@@ -285,185 +251,30 @@ func (h *Hub) runTerm(ctx context.Context) error {
 		}
 		return fmt.Errorf("campaign for hub leadership: %w", err)
 	}
-	h.log.Info("leading", "identity", h.cfg.Identity)
-	lctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, gctx := errgroup.WithContext(lctx)
+	fence := store.Fence{Key: election.Key(), CreateRevision: election.Rev()}
+	h.log.Info("leading", "identity", h.cfg.Identity, "leader_key", fence.Key, "revision", fence.CreateRevision)
+	tctx, depose := context.WithCancelCause(ctx)
+	defer depose(nil)
+	t := newTerm(h, tctx, depose, h.deps.Store.WithFence(fence))
+	g, gctx := errgroup.WithContext(tctx)
 	g.Go(func() error {
 		select {
 		case <-session.Done():
-			cancel()
-			return errors.New("leader session lost")
+			depose(errors.New("leader session lost"))
 		case <-gctx.Done():
-			return nil
 		}
+		return nil
 	})
-	g.Go(func() error { return h.lead(gctx) })
+	g.Go(func() error { return h.lead(gctx, t) })
 	err = g.Wait()
-	h.mu.Lock()
-	h.t = nil
-	h.mu.Unlock()
+	h.term.CompareAndSwap(t, nil)
+	if err == nil {
+		err = context.Cause(tctx)
+	}
 	if ctx.Err() == nil {
 		rctx, rcancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = election.Resign(rctx)
 		rcancel()
 	}
 	return err
-}
-
-// lead runs one term: load everything from etcd, then keep it current and
-// reconcile until ctx ends.
-func (h *Hub) lead(ctx context.Context) error {
-	h.workersMu.Lock()
-	w := h.workers
-	h.workersMu.Unlock()
-	t := &term{
-		ended:          ctx.Done(),
-		workloads:      map[string]*workload{},
-		specsStored:    map[string]bool{},
-		bodies:         map[string][]byte{},
-		applyIntents:   map[string]*apply.Intent{},
-		compiled:       map[string]*selectors.Selector{},
-		sched:          placement.New(),
-		cells:          map[string]model.Cell{},
-		intents:        map[string]map[string][]model.Item{},
-		stored:         map[string]map[string]storedAssignment{},
-		written:        map[string]int64{},
-		writtenCommit:  map[string]string{},
-		appliedCommit:  map[string]string{},
-		inflight:       map[string]bool{},
-		dirty:          map[string]bool{},
-		tasks:          map[string]taskEntry{},
-		actual:         map[string]map[string]model.Actual{},
-		reports:        map[string]model.CellReport{},
-		unplaced:       map[string][]placement.Unplaced{},
-		conflicts:      map[string][]Conflict{},
-		workloadErrors: map[string]error{},
-		tooLarge:       map[string]error{},
-		fanout:         workqueue.New("fanout", h.queueOptions("fanout")),
-		apply:          workqueue.New("apply", h.queueOptions("apply")),
-		converge:       workqueue.New("convergence", h.queueOptions("convergence")),
-	}
-	t.index = selectors.NewIndex(selectors.IndexOptions{})
-	t.writer = newWriter(h.deps.Store, h.cfg.MaxTxnOps)
-	revs, err := h.load(ctx, t)
-	if err != nil {
-		return err
-	}
-	h.mu.Lock()
-	h.t = t
-	h.mu.Unlock()
-
-	h.recordWorkers(w)
-	g, ctx := errgroup.WithContext(ctx)
-	for range h.cfg.Flushers {
-		g.Go(func() error { return t.writer.run(ctx) })
-	}
-	g.Go(func() error { return t.fanout.Run(ctx, w.Fanout, h.reconciler("fanout", t, h.fanoutWorkload)) })
-	g.Go(func() error { return t.apply.Run(ctx, w.Apply, h.reconciler("apply", t, h.applyCell)) })
-	g.Go(func() error { return t.converge.Run(ctx, w.Convergence, h.reconciler("convergence", t, h.convergeKey)) })
-	g.Go(func() error { return h.watchLoop(ctx, t, store.CellsPrefix, revs.cells, h.onCells) })
-	g.Go(func() error { return h.watchLoop(ctx, t, store.TasksPrefix, revs.tasks, h.onTasks) })
-	g.Go(func() error { return h.watchLoop(ctx, t, store.ActualPrefix, revs.actual, h.onActual) })
-	g.Go(func() error { return h.desiredLoop(ctx, t) })
-	g.Go(func() error { return h.resyncLoop(ctx, t) })
-	g.Go(func() error { return h.statusLoop(ctx, 2*time.Second) })
-	return g.Wait()
-}
-
-// reconciler adapts a controller step to a queue handler that records its
-// result.
-func (h *Hub) reconciler(name string, t *term, step func(context.Context, *term, string) error) workqueue.Handler {
-	return func(ctx context.Context, key string) error {
-		err := step(ctx, t, key)
-		if h.deps.Metrics != nil {
-			result := metrics.ResultSuccess
-			if err != nil {
-				result = metrics.ResultError
-			}
-			h.deps.Metrics.Reconciled(name, result)
-		}
-		return err
-	}
-}
-
-func (h *Hub) recordWorkers(w Workers) {
-	if m := h.deps.Metrics; m != nil {
-		m.Queue("fanout").Workers(w.Fanout)
-		m.Queue("apply").Workers(w.Apply)
-		m.Queue("convergence").Workers(w.Convergence)
-	}
-}
-
-func (h *Hub) queueOptions(name string) workqueue.Options {
-	var opts workqueue.Options
-	if h.deps.Metrics != nil {
-		opts.Metrics = h.deps.Metrics.Queue(name)
-	}
-	return opts
-}
-
-// desiredLoop compiles each new desired model as it arrives.
-func (h *Hub) desiredLoop(ctx context.Context, t *term) error {
-	// A model set before this term began is waiting already.
-	select {
-	case h.wake <- struct{}{}:
-	default:
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-h.wake:
-		}
-		h.latestMu.Lock()
-		d := h.latest
-		h.latestMu.Unlock()
-		if d == nil {
-			continue
-		}
-		if err := h.setDesired(ctx, t, d); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			h.log.Error("apply desired model; will retry", "commit", d.Commit, "err", err)
-			select {
-			case h.wake <- struct{}{}:
-			default:
-			}
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-time.After(time.Second):
-			}
-		}
-	}
-}
-
-// resyncLoop re-queues every workload and cell periodically.
-func (h *Hub) resyncLoop(ctx context.Context, t *term) error {
-	tick := time.NewTicker(h.cfg.ResyncInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-		}
-		h.mu.Lock()
-		for id := range t.workloads {
-			t.fanout.Add(id)
-		}
-		for cell := range t.stored {
-			t.apply.Add(cell)
-		}
-		h.mu.Unlock()
-	}
-}
-
-// Workers returns the current worker counts.
-func (h *Hub) Workers() Workers {
-	h.workersMu.Lock()
-	defer h.workersMu.Unlock()
-	return h.workers
 }

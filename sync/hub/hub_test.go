@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellsync/cellsync/metrics"
 	"github.com/cellsync/cellsync/model"
 	"github.com/cellsync/cellsync/selectors"
 	"github.com/cellsync/cellsync/store"
@@ -25,6 +26,9 @@ type fixture struct {
 	stop  func()
 	ctx   context.Context
 	cells map[string]model.Cell
+	// metrics and source, when set, are handed to the hubs started next.
+	metrics *metrics.Hub
+	source  hub.Source
 	// events, when set before start, receives the hub's events.
 	events hub.EventSink
 }
@@ -44,13 +48,13 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) start() *hub.Hub {
 	f.t.Helper()
-	return f.startWith(hub.Config{MaxTxnOps: 1024})
+	return f.startWith(hub.Config{})
 }
 
 func (f *fixture) startWith(cfg hub.Config) *hub.Hub {
 	f.t.Helper()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Events: f.events})
+	h := hub.New(cfg, hub.Deps{Store: f.c, Env: f.env, Logger: log, Metrics: f.metrics, Source: f.source, Events: f.events})
 	ctx, cancel := context.WithCancel(f.ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.Run(ctx) }()
@@ -142,7 +146,13 @@ func (f *fixture) assignments() map[string]map[string]string {
 // eventually polls cond until it holds or 15 s pass.
 func (f *fixture) eventually(what string, cond func() (bool, string)) {
 	f.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	f.eventuallyWithin(15*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond until it holds or limit passes.
+func (f *fixture) eventuallyWithin(limit time.Duration, what string, cond func() (bool, string)) {
+	f.t.Helper()
+	deadline := time.Now().Add(limit)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	var last string
@@ -171,6 +181,34 @@ func (f *fixture) waitSynced(commit string) {
 		st := f.hub.Status()
 		return st.Leading && st.Commit == commit && st.Synced, fmt.Sprintf("%+v", st.Queues)
 	})
+}
+
+// waitSettled waits until the hub has compiled commit and has nothing under
+// way (its condition is ready or failed), and returns its status.
+func (f *fixture) waitSettled(commit string) hub.Status {
+	f.t.Helper()
+	return f.waitSettledWithin(15*time.Second, commit)
+}
+
+// waitSettledWithin is waitSettled for a hub given more time.
+func (f *fixture) waitSettledWithin(limit time.Duration, commit string) hub.Status {
+	f.t.Helper()
+	var st hub.Status
+	f.eventuallyWithin(limit, "hub settled at "+commit, func() (bool, string) {
+		st = f.hub.Status()
+		return st.Leading && st.Commit == commit && st.Condition.State != hub.Progressing, fmt.Sprintf("%+v %+v", st.Condition, st.Queues)
+	})
+	return st
+}
+
+// workload returns the status of one workload.
+func workload(st hub.Status, id string) hub.WorkloadStatus {
+	for _, w := range st.Workloads {
+		if w.ID == id {
+			return w
+		}
+	}
+	return hub.WorkloadStatus{}
 }
 
 const sets = `apiVersion: cellsync.io/v1

@@ -260,7 +260,7 @@ func TestCrashedInstanceRestartedWithBackoff(t *testing.T) {
 	f := newFixture(t)
 	f.stop()
 	f.hub = nil
-	f.startWith(hub.Config{MaxTxnOps: 1024, CrashBackoff: 20 * time.Millisecond, MaxCrashes: 6})
+	f.startWith(hub.Config{Restart: hub.RestartPolicy{Backoff: 20 * time.Millisecond, MaxCrashes: 6}})
 	f.putCell("c1", "z1", nil)
 	f.commit("1", "apiVersion: cellsync.io/v1\nkind: LRP\nmetadata: {name: w}\nspec: {image: busybox, instances: 1}")
 	f.settled("1")
@@ -362,7 +362,7 @@ func TestUnplaceableEditKeepsRunningVersion(t *testing.T) {
 			}
 			// A new LRP that cannot be placed is only unplaced: nothing runs yet.
 			for _, w := range st.Workloads {
-				if w.ID == "LRP/fresh" && (len(w.Unplaced) != 2 || !strings.Contains(w.Unplaced[0], "needs 999999 MB")) {
+				if w.ID == "LRP/fresh" && (w.UnplacedCount != 2 || len(w.Unplaced) != 1 || !strings.Contains(w.Unplaced[0], "needs 999999 MB")) {
 					t.Errorf("fresh = %+v, want two unplaced instances with a reason", w)
 				}
 			}
@@ -426,14 +426,27 @@ func TestOversizedAssignmentIsReportedNotWritten(t *testing.T) {
 		many = append(many, fmt.Sprintf("cfg-%02d=v", i))
 	}
 	f.commit("1", set("big", "Sync", "", many...)+"\n---\n"+set("fine", "Sync", "", "a=1"))
-	got := f.settled("1")
+	st := f.waitSettled("1")
+	got := f.assignments()
 	if got["c1"]["SelectorSyncSet/fine"] != "Config/a" {
-		t.Errorf("the small set was not written: %v", got)
+		t.Errorf("the small set was not written: %v; status %+v %q", got, st.Condition, st.Errors)
 	}
 	if _, ok := got["c1"]["SelectorSyncSet/big"]; ok {
 		t.Error("an assignment over the request limit was written")
 	}
-	if errs := strings.Join(f.hub.Status().Errors, "\n"); !strings.Contains(errs, "SelectorSyncSet/big on cell c1: the assignment is") {
+	if errs := strings.Join(st.Errors, "\n"); !strings.Contains(errs, "SelectorSyncSet/big on cell c1: the assignment is") {
 		t.Errorf("status errors lack the oversized assignment: %q", errs)
+	}
+	if st.Synced || st.Condition.Reason != hub.ReasonTooLarge {
+		t.Errorf("status = synced %v, %+v; want not synced, TooLarge", st.Synced, st.Condition)
+	}
+	if c := workload(st, "SelectorSyncSet/big").Condition; c.State != hub.Failed || c.Reason != hub.ReasonTooLarge {
+		t.Errorf("big's condition = %+v, want failed TooLarge", c)
+	}
+	// A later commit still applies.
+	f.commit("2", set("big", "Sync", "", many...)+"\n---\n"+set("fine", "Sync", "", "a=1", "b=2"))
+	f.waitSettled("2")
+	if got := f.assignments(); got["c1"]["SelectorSyncSet/fine"] != "Config/a,Config/b" {
+		t.Errorf("a later commit was not written: %v", got)
 	}
 }

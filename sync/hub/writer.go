@@ -22,11 +22,13 @@ type writeRequest struct {
 	done func(store.WriteResult, error)
 }
 
-func newWriter(c *store.Client, maxOps int) *writer {
+// newWriter returns a writer on c, packing as many operations per
+// transaction as c allows.
+func newWriter(c *store.Client) *writer {
 	// The buffer lets apply workers move on to the next cell while earlier
 	// cells' operations wait for a transaction: batches are then bounded by
-	// maxOps, not by the number of workers.
-	return &writer{store: c, requests: make(chan *writeRequest, 4096), maxOps: maxOps}
+	// the transaction limit, not by the number of workers.
+	return &writer{store: c, requests: make(chan *writeRequest, 4096), maxOps: c.MaxTxnOps()}
 }
 
 // Submit queues ops; done is called with their result (Revisions aligned

@@ -3,6 +3,8 @@ package hubserver_test
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -103,38 +105,45 @@ func TestPartitionedCellLeavesNoDuplicates(t *testing.T) {
 		return exactlyOnce()
 	})
 
-	// What c1 runs before the partition must run elsewhere after it: the
-	// hub re-placed it while c1 was away, and nothing moves back.
-	var onC1 []string
-	for k, cells := range running() {
-		if len(cells) == 1 && cells[0] == "c1" && !strings.HasPrefix(k, "node-agent") {
-			onC1 = append(onC1, k)
+	// The partitioned cell is one that runs an LRP instance (which cells
+	// do depends on when each registered); what it runs before the
+	// partition must run elsewhere after it: the hub re-placed it while the
+	// cell was away, and nothing moves back.
+	victim := ""
+	var onVictim []string
+	r := running()
+	for _, k := range slices.Sorted(maps.Keys(r)) {
+		if cells := r[k]; len(cells) == 1 && !strings.HasPrefix(k, "node-agent") && (victim == "" || cells[0] == victim) {
+			victim = cells[0]
+			onVictim = append(onVictim, k)
 		}
 	}
-	if len(onC1) == 0 {
-		t.Fatalf("c1 runs no LRP instance before the partition: %v", running())
+	if victim == "" {
+		t.Fatalf("no cell runs an LRP instance before the partition: %v", r)
 	}
 
-	// The partition: c1's lease expires (revoked here) while its agent runs on.
-	kv, ok, err := st.Get(ctx, store.CellKey("c1"))
+	// The partition: the cell's lease expires (revoked here) while its
+	// agent runs on.
+	kv, ok, err := st.Get(ctx, store.CellKey(victim))
 	if err != nil || !ok {
-		t.Fatalf("c1 registration: %v %v", ok, err)
+		t.Fatalf("%s registration: %v %v", victim, ok, err)
 	}
 	if _, err := st.Etcd().Revoke(ctx, clientv3.LeaseID(kv.Lease)); err != nil {
 		t.Fatal(err)
 	}
-	// c1 comes back under a new lease; its re-placed work must not run twice.
-	wait("c1 registered again", func() (bool, string) {
-		kv2, ok, _ := st.Get(ctx, store.CellKey("c1"))
+	// The cell comes back under a new lease; its re-placed work must not
+	// run twice.
+	wait(victim+" registered again", func() (bool, string) {
+		kv2, ok, _ := st.Get(ctx, store.CellKey(victim))
 		return ok && kv2.Lease != kv.Lease, ""
 	})
-	wait("every LRP index on exactly one cell, c1's former ones elsewhere", func() (bool, string) {
+	wait("every LRP index on exactly one cell, "+victim+"'s former ones elsewhere", func() (bool, string) {
 		if s := srv.Hub.Status(); !s.Synced {
 			return false, "hub not synced"
 		}
 		r := running()
-		for _, k := range onC1 {
-			if len(r[k]) != 1 || r[k][0] == "c1" {
+		for _, k := range onVictim {
+			if len(r[k]) != 1 || r[k][0] == victim {
 				return false, fmt.Sprintf("%s runs on %v", k, r[k])
 			}
 		}

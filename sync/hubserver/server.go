@@ -87,6 +87,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	}
 	if s.store = opts.Store; s.store == nil {
 		endpoints := cfg.Etcd.Endpoints
+		maxOps := cfg.Etcd.MaxTxnOps
 		tls := store.TLSFiles{CA: cfg.Etcd.CAFile, Cert: cfg.Etcd.CertFile, Key: cfg.Etcd.KeyFile}
 		if len(endpoints) == 0 {
 			dir := filepath.Join(cfg.DataDir, "etcd")
@@ -101,9 +102,10 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 				return nil, err
 			}
 			endpoints = s.embedded.Endpoints()
+			maxOps = s.embedded.MaxTxnOps() // the limit of the server this process started
 			s.log.Info("embedded etcd started", "dir", dir, "endpoints", endpoints, "tls", ec.TLS.Enabled())
 		}
-		if s.store, err = store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: cfg.Etcd.DialTimeout, TLS: tls}); err != nil {
+		if s.store, err = store.Connect(ctx, store.Config{Endpoints: endpoints, DialTimeout: cfg.Etcd.DialTimeout, MaxTxnOps: maxOps, TLS: tls}); err != nil {
 			return nil, fmt.Errorf("%w (is etcd running at %s? with no endpoints configured, cellsync starts an embedded one)", err, strings.Join(endpoints, ","))
 		}
 		s.ownStore = true
@@ -116,10 +118,11 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 		events.Deps{Store: s.store, Logger: s.log}); err != nil {
 		return nil, err
 	}
+	source := &gitSource{}
 	s.Hub = hub.New(hub.Config{
 		Workers:        hub.Workers{Fanout: cfg.Workers.Fanout, Apply: cfg.Workers.Apply, Convergence: cfg.Workers.Convergence},
 		ResyncInterval: cfg.ResyncInterval,
-	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics, Events: s.Events})
+	}, hub.Deps{Store: s.store, Env: env, Logger: s.log, Metrics: s.Metrics, Events: s.Events, Source: source})
 
 	gcfg := gitsource.Config{
 		URL: cfg.Git.URL, Branch: cfg.Git.Branch, Path: cfg.Git.Path, PollInterval: cfg.Git.PollInterval,
@@ -142,6 +145,7 @@ func Start(ctx context.Context, opts Options) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	source.src = s.Source
 	if addr := cfg.Listen.Metrics; addr != "" {
 		if s.metricsLn, err = net.Listen("tcp", addr); err != nil {
 			return nil, fmt.Errorf("listen for metrics and status on %s: %w (set listen.metrics to another address)", addr, err)
@@ -199,6 +203,19 @@ func Desired(snap *gitsource.Snapshot) hub.Desired {
 		d.Errors = append(d.Errors, errors.New(snap.Held.String()))
 	}
 	return d
+}
+
+// gitSource tells the hub how the Git source is doing.
+type gitSource struct{ src *gitsource.Source }
+
+// SourceStatus implements hub.Source.
+func (g *gitSource) SourceStatus() hub.SourceStatus {
+	st := g.src.Status()
+	out := hub.SourceStatus{Commit: st.Commit, Failures: st.Failures}
+	if st.Err != nil {
+		out.Error = st.Err.Error()
+	}
+	return out
 }
 
 // MetricsAddr is the address of /metrics and /status, or "" when disabled.

@@ -6,7 +6,7 @@ import (
 )
 
 func TestRestartDelay(t *testing.T) {
-	h := New(Config{}, Deps{})
+	p := RestartPolicy{}.withDefaults()
 	tests := []struct {
 		crashes int
 		want    time.Duration
@@ -21,9 +21,9 @@ func TestRestartDelay(t *testing.T) {
 		{200, 0, false},              // given up
 	}
 	for _, tt := range tests {
-		got, ok := h.restartDelay(tt.crashes)
+		got, ok := p.delay(tt.crashes)
 		if got != tt.want || ok != tt.ok {
-			t.Errorf("restartDelay(%d) = %v, %v; want %v, %v", tt.crashes, got, ok, tt.want, tt.ok)
+			t.Errorf("delay(%d) = %v, %v; want %v, %v", tt.crashes, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -8,6 +8,10 @@ import (
 	"github.com/cellsync/cellsync/model"
 )
 
+// The stateless form of placement, which only tests use: a State built in
+// one call from a full picture, compared with the incremental calls the hub
+// makes, and a dump of a State to check that placement is stable.
+
 // Input is a full picture for one placement run: the cells, what already
 // runs on them and what is desired.
 type Input struct {
@@ -127,4 +131,43 @@ func loadImpl(in Input, setup func(*State)) (*State, Plan, error) {
 	sortRemovals(plan.Remove)
 	slices.SortFunc(plan.LostTasks, func(a, b TaskAssignment) int { return cmp.Compare(a.Task, b.Task) })
 	return s, plan, nil
+}
+
+// Snapshot returns the State as an Input: its cells, every placed instance
+// and task, and the last spec of every LRP given to Place. After Retry,
+// Compute on a snapshot adds and removes nothing (it may report again what
+// is still unplaced), which makes a snapshot a faithful dump for debugging
+// and a check that placement is stable.
+func (s *State) Snapshot() Input {
+	var in Input
+	for _, c := range s.Cells() {
+		state := model.CellReady
+		if c.Evacuating {
+			state = model.CellEvacuating
+		}
+		in.Cells = append(in.Cells, model.Cell{Name: c.Name, Zone: c.Zone, Capacity: c.Capacity, State: state})
+	}
+	names := make([]string, 0, len(s.lrps))
+	for name := range s.lrps {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		l := s.lrps[name]
+		if l.hasSpec {
+			spec := l.spec
+			spec.Cells = slices.Clone(spec.Cells)
+			in.LRPs = append(in.LRPs, spec)
+		}
+		for i, ci := range l.cells {
+			if ci >= 0 {
+				in.Instances = append(in.Instances, Instance{LRP: name, Index: i, Cell: s.cells[ci].name, Resources: l.res[i]})
+			}
+		}
+	}
+	for name, t := range s.tasks {
+		in.Tasks = append(in.Tasks, TaskAssignment{Task: name, Cell: s.cells[t.cell].name, Resources: t.res})
+	}
+	slices.SortFunc(in.Tasks, func(a, b TaskAssignment) int { return cmp.Compare(a.Task, b.Task) })
+	return in
 }
