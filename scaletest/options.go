@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/store"
 )
 
 // Options size and steer a run. Zero fields take the defaults named in
@@ -25,6 +26,15 @@ type Options struct {
 	// EtcdEndpoints, if set, are used instead of an embedded etcd. The
 	// cluster must hold no cellsync keys.
 	EtcdEndpoints []string
+	// MaxTxnOps is the --max-txn-ops of the etcd at EtcdEndpoints, which
+	// the hub's transactions must not exceed. Default 128, etcd's own
+	// default (the embedded etcd allows 1024).
+	MaxTxnOps int
+	// KillDuringCommit, if set, is called once in the middle of the commit
+	// phase, as soon as the hub's first per-cell write has landed: a fault
+	// the phase must survive with the exact end state (e.g. killing an
+	// etcd member with SIGKILL).
+	KillDuringCommit func() error
 	// Workers sizes the hub's pools at the start; default
 	// config.DefaultWorkers(). ResizeTo is what phase 6 writes to the
 	// config file; default twice Workers' fan-out and apply pools.
@@ -51,7 +61,8 @@ type Options struct {
 	// Cells × Sets capped to 60,000. Negative skips the baseline.
 	BaselineKeys int
 	// ProfileDir, if set, receives a CPU profile of each phase,
-	// cpu-<phase>.pprof (the whole process: hub, cells and etcd).
+	// cpu-<phase>.pprof, and the live heap at its end, heap-<phase>.pprof
+	// (the whole process: hub, cells and etcd).
 	ProfileDir string
 	// MetricsAddr, if set, serves the hub's /metrics and /status there
 	// while the test runs.
@@ -101,6 +112,9 @@ func (o *Options) defaults() error {
 	}
 	if o.PhaseTimeout == 0 {
 		o.PhaseTimeout = 5 * time.Minute
+	}
+	if o.MaxTxnOps == 0 {
+		o.MaxTxnOps = store.DefaultMaxTxnOps
 	}
 	if o.BaselineKeys == 0 {
 		o.BaselineKeys = min(o.Cells*o.Sets, 60000)

@@ -1,6 +1,7 @@
 package scaletest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -10,7 +11,10 @@ import (
 	"runtime/pprof"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/cellsync/cellsync/config"
+	"github.com/cellsync/cellsync/store"
 	"github.com/cellsync/cellsync/sync/hub"
 )
 
@@ -73,7 +77,7 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 		p.add(Figure{Name: "apply+write time per cell write (mean)", Value: p.Apply.Mean() * 1e3, Unit: "ms", Hive: hivePerRes})
 		p.add(Figure{Name: "cell writes / per-cell keys they carried", Value: float64(p.Apply.Count), Unit: fmt.Sprintf("/ %.0f", after.resources-before.resources)})
 	}
-	p.add(Figure{Name: "peak process RSS", Value: math.Round(p.PeakRSSMB), Unit: "MB", Hive: hiveMemory})
+	p.add(Figure{Key: "rss", Name: "peak process RSS", Value: math.Round(p.PeakRSSMB), Unit: "MB", Hive: hiveMemory})
 	if err != nil {
 		p.Error = err.Error()
 		return !errors.Is(err, errAbort)
@@ -82,7 +86,7 @@ func (r *runner) phase(name, title string, body func(p *Phase, rev int64) error)
 }
 
 // profile starts a CPU profile of one phase when Options.ProfileDir is set;
-// the returned function stops it.
+// the returned function stops it and writes a heap profile.
 func (r *runner) profile(phase string) (func(), error) {
 	if r.o.ProfileDir == "" {
 		return func() {}, nil
@@ -101,7 +105,22 @@ func (r *runner) profile(phase string) (func(), error) {
 	return func() {
 		pprof.StopCPUProfile()
 		f.Close()
+		r.heapProfile(phase)
 	}, nil
+}
+
+// heapProfile writes the live heap at the end of a phase, heap-<phase>.pprof.
+func (r *runner) heapProfile(phase string) {
+	f, err := os.Create(filepath.Join(r.o.ProfileDir, "heap-"+phase+".pprof"))
+	if err != nil {
+		r.o.Logger.Warn("create heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		r.o.Logger.Warn("write heap profile", "phase", phase, "err", err)
+	}
 }
 
 // abort marks a wait failure as ending the run.
@@ -120,7 +139,7 @@ func (r *runner) phases() {
 	}{
 		{"adopt", fmt.Sprintf("adopt %d cells", o.Cells), r.adopt},
 		{"commit", fmt.Sprintf("commit %d sets × %d Configs and %d LRPs", o.Sets, o.Resources, o.LRPs), r.commitSets},
-		{"add-res", "add one resource to one set", func(p *Phase, rev int64) error { return r.addResource(p, rev, 0, 1, hiveAddRes) }},
+		{"add-res", "add one resource to one set", func(p *Phase, rev int64) error { return r.addResource(p, rev, 0, hiveAddRes) }},
 		{"add-set", "add one new set", r.addSet},
 		{"restart", "restart the hub on the same etcd", r.restart},
 		{"resize", "resize workers " + o.Workers.String() + " → " + o.ResizeTo.String() + ", add one resource", r.resize},
@@ -146,7 +165,7 @@ func (r *runner) adopt(p *Phase, _ int64) error {
 	if err != nil {
 		return abort(err)
 	}
-	p.add(Figure{Name: "all cells registered", Value: took.Seconds(), Unit: "s", Hive: hiveAdoption})
+	p.add(Figure{Key: "registered", Name: "all cells registered", Value: took.Seconds(), Unit: "s", Hive: hiveAdoption})
 	p.add(Figure{Name: "adoption rate", Value: float64(r.o.Cells) / took.Seconds(), Unit: "cells/s"})
 	_, _, err = r.waitFor("empty fleet settled", start, r.applied)
 	return abort(err)
@@ -158,6 +177,7 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 	if err := r.repo.writeAll(r.wl); err != nil {
 		return abort(err)
 	}
+	fault := r.faultDuringCommit(rev)
 	start := time.Now()
 	if err := r.repo.commit("scaletest: sets and LRPs"); err != nil {
 		return abort(err)
@@ -169,6 +189,9 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 	if err != nil {
 		return abort(err)
 	}
+	if err := fault(p); err != nil {
+		return abort(err)
+	}
 	_, applied, err := r.waitFor("sets applied", start, r.applied)
 	if err != nil {
 		return abort(err)
@@ -178,8 +201,8 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 	if err != nil {
 		return err
 	}
-	p.add(atMost(fmt.Sprintf("%.0f per-cell instances stored", instances), stored.Seconds(), "s", 10, hiveSetsAll))
-	p.add(atMost("every cell applied", applied.Seconds(), "s", 20, ""))
+	p.add(atMost("stored", fmt.Sprintf("%.0f per-cell instances stored", instances), stored.Seconds(), "s", r.targets.stored, hiveSetsAll))
+	p.add(atMost("applied", "every cell applied", applied.Seconds(), "s", r.targets.applied, ""))
 	p.add(Figure{Name: "instances stored per second", Value: instances / stored.Seconds(), Unit: "/s", Hive: hiveRate})
 	rate := float64(keys) / stored.Seconds()
 	p.add(Figure{Name: "desired keys written", Value: float64(keys), Unit: "keys"})
@@ -188,6 +211,60 @@ func (r *runner) commitSets(p *Phase, rev int64) error {
 		p.add(Figure{Name: "ratio to raw batched put loop", Value: rate / b, Unit: "×"})
 	}
 	return nil
+}
+
+// faultDuringCommit starts Options.KillDuringCommit, if set, to run as
+// soon as the first per-cell key after rev is stored; the returned function
+// waits for it and records how far the commit had come.
+func (r *runner) faultDuringCommit(rev int64) func(*Phase) error {
+	if r.o.KillDuringCommit == nil {
+		return func(*Phase) error { return nil }
+	}
+	type result struct {
+		stored int
+		err    error
+	}
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan result, 1)
+	go func() {
+		w := r.st.Etcd().Watch(ctx, store.DesiredPrefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithKeysOnly())
+		for resp := range w {
+			if err := resp.Err(); err != nil {
+				done <- result{err: fmt.Errorf("watch for the first write: %w", err)}
+				return
+			}
+			if len(resp.Events) == 0 {
+				continue
+			}
+			if err := r.o.KillDuringCommit(); err != nil {
+				done <- result{err: err}
+				return
+			}
+			// How many keys had landed when the fault was injected.
+			n, err := r.st.Etcd().Get(r.ctx, store.DesiredPrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision),
+				clientv3.WithMinModRev(rev+1), clientv3.WithKeysOnly())
+			if err != nil {
+				done <- result{err: fmt.Errorf("count stored keys: %w", err)}
+				return
+			}
+			done <- result{stored: len(n.Kvs)}
+			return
+		}
+		done <- result{err: fmt.Errorf("watch for the first write: %w", ctx.Err())}
+	}()
+	return func(p *Phase) error {
+		defer cancel()
+		select {
+		case res := <-done:
+			if res.err != nil {
+				return fmt.Errorf("fault during commit: %w", res.err)
+			}
+			p.add(Figure{Name: "fault injected with per-cell keys stored", Value: float64(res.stored), Unit: "keys"})
+			return nil
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
 }
 
 // seen waits until the hub has compiled the head commit and reports how
@@ -203,7 +280,7 @@ func (r *runner) seen(p *Phase, start time.Time) error {
 }
 
 // addResource adds one Config to set s and measures its rollout.
-func (r *runner) addResource(p *Phase, rev int64, s int, limit float64, hive string) error {
+func (r *runner) addResource(p *Phase, rev int64, s int, hive string) error {
 	r.wl.resources[s]++
 	if err := r.repo.writeSets(r.wl, s); err != nil {
 		return abort(err)
@@ -227,8 +304,8 @@ func (r *runner) addResource(p *Phase, rev int64, s int, limit float64, hive str
 	if err != nil {
 		return err
 	}
-	p.add(atMost(fmt.Sprintf("%d cells updated (stored)", len(r.fleet.live())), stored.Seconds(), "s", limit, hive))
-	p.add(Figure{Name: "every cell applied", Value: applied.Seconds(), Unit: "s"})
+	p.add(atMost("stored", fmt.Sprintf("%d cells updated (stored)", len(r.fleet.live())), stored.Seconds(), "s", r.targets.edit, hive))
+	p.add(Figure{Key: "applied", Name: "every cell applied", Value: applied.Seconds(), Unit: "s"})
 	p.add(Figure{Name: "desired keys written", Value: float64(keys), Unit: "keys"})
 	return nil
 }
@@ -259,7 +336,7 @@ func (r *runner) addSet(p *Phase, rev int64) error {
 	if err != nil {
 		return err
 	}
-	p.add(atMost(fmt.Sprintf("%d per-cell instances stored", len(r.fleet.live())), stored.Seconds(), "s", 2, hiveAddSet))
+	p.add(atMost("stored", fmt.Sprintf("%d per-cell instances stored", len(r.fleet.live())), stored.Seconds(), "s", r.targets.addSet, hiveAddSet))
 	p.add(Figure{Name: "every cell applied", Value: applied.Seconds(), Unit: "s"})
 	p.add(Figure{Name: "desired keys written", Value: float64(keys), Unit: "keys"})
 	return nil
@@ -297,13 +374,13 @@ func (r *runner) restart(p *Phase, _ int64) error {
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	heapHub := float64(ms.HeapAlloc) - float64(heapWithout)
-	p.add(atMost("resync after restart", took.Seconds(), "s", 5, ""))
-	p.add(atMost("desired keys written during resync", float64(keys), "keys", 0, ""))
+	p.add(atMost("resync", "resync after restart", took.Seconds(), "s", r.targets.restart, ""))
+	p.add(atMost("", "desired keys written during resync", float64(keys), "keys", 0, ""))
 	p.add(Figure{Name: "etcd revisions during resync (any writer)", Value: float64(after - rev), Unit: "revisions"})
 	// The hub shares the process with every cell and etcd, so its own RSS
 	// cannot be read; its live heap (heap after GC with the hub running,
 	// minus without it) stands in for it against the 512 MB target.
-	p.add(atMost("hub live heap after resync", math.Round(heapHub/(1<<20)), "MB", 512, hiveRestart))
+	p.add(atMost("heap", "hub live heap after resync", math.Round(heapHub/(1<<20)), "MB", r.targets.heapMB, hiveRestart))
 	p.add(Figure{Name: "process RSS (hub + all cells + etcd)", Value: math.Round(rssMB()), Unit: "MB"})
 	return nil
 }
@@ -319,7 +396,7 @@ func (r *runner) resize(p *Phase, rev int64) error {
 		return abort(err)
 	}
 	p.add(Figure{Name: "config change to pools resized", Value: time.Since(start).Seconds(), Unit: "s", Hive: "pod restart"})
-	return r.addResource(p, rev, 1%len(r.wl.resources), 1, hiveResize)
+	return r.addResource(p, rev, 1%len(r.wl.resources), hiveResize)
 }
 
 // waitWorkers polls the hub's workers gauge until every pool has its size.
@@ -388,7 +465,7 @@ func (r *runner) kill(p *Phase, _ int64) error {
 	}
 	limit := (r.o.LeaseTTL + 2*time.Second).Seconds()
 	p.add(Figure{Name: "cells killed", Value: float64(len(names)), Unit: "cells"})
-	p.add(atMost("LRP instances re-placed", replaced.Seconds(), "s", limit, hiveNoReplace))
-	p.add(atMost("LRP instances running again", running.Seconds(), "s", limit, ""))
+	p.add(atMost("replaced", "LRP instances re-placed", replaced.Seconds(), "s", limit, hiveNoReplace))
+	p.add(atMost("running", "LRP instances running again", running.Seconds(), "s", limit, ""))
 	return nil
 }

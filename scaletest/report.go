@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -76,6 +77,9 @@ type Phase struct {
 // Figure is one measurement, with the target the issue sets and Hive's
 // figure for the same step.
 type Figure struct {
+	// Key names the figure across fleet sizes, for the grid ("stored"),
+	// or is empty for figures the grid does not compare.
+	Key   string  `json:"key,omitempty"`
 	Name  string  `json:"name"`
 	Value float64 `json:"value"`
 	Unit  string  `json:"unit"`
@@ -91,9 +95,37 @@ type Figure struct {
 func (p *Phase) add(f Figure) { p.Figures = append(p.Figures, f) }
 
 // atMost returns a figure with a "≤ limit" target.
-func atMost(name string, v float64, unit string, limit float64, hive string) Figure {
+func atMost(key, name string, v float64, unit string, limit float64, hive string) Figure {
 	met := v <= limit
-	return Figure{Name: name, Value: v, Unit: unit, Target: fmt.Sprintf("≤ %s %s", num(limit), unit), Met: &met, Hive: hive}
+	return Figure{Key: key, Name: name, Value: v, Unit: unit, Target: fmt.Sprintf("≤ %s %s", num(limit), unit), Met: &met, Hive: hive}
+}
+
+// targets are the goals of one run on this 2-core machine, by fleet size:
+// the 1,000-cell goals at 1,000 cells and below, the 10,000-cell goals at
+// 10,000 and above, interpolated on a log scale between the two.
+type targets struct {
+	// Seconds from the commit until every per-cell instance is stored and
+	// until every cell applied it; until one edit, and one new set, is
+	// stored on every cell; until a restarted hub has resynced.
+	stored, applied, edit, addSet, restart float64
+	// heapMB bounds the hub's live heap after the restart.
+	heapMB float64
+}
+
+var (
+	targets1k  = targets{stored: 10, applied: 5, edit: 1, addSet: 2, restart: 5, heapMB: 512}
+	targets10k = targets{stored: 30, applied: 60, edit: 3, addSet: 6, restart: 15, heapMB: 2048}
+)
+
+func targetsFor(cells int) targets {
+	f := math.Log10(float64(cells)) - 3 // 0 at 1,000 cells, 1 at 10,000
+	f = min(max(f, 0), 1)
+	at := func(a, b float64) float64 { return math.Round(a*math.Pow(b/a, f)*10) / 10 }
+	a, b := targets1k, targets10k
+	return targets{
+		stored: at(a.stored, b.stored), applied: at(a.applied, b.applied), edit: at(a.edit, b.edit),
+		addSet: at(a.addSet, b.addSet), restart: at(a.restart, b.restart), heapMB: at(a.heapMB, b.heapMB),
+	}
 }
 
 func num(v float64) string {
@@ -173,7 +205,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 	return nil
 }
 
-// writeFiles writes scaletest.json and scaletest.svg into dir.
+// writeFiles writes scaletest.json and scaletest.png into dir.
 func (r *Report) writeFiles(dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create report dir: %w", err)
@@ -185,11 +217,11 @@ func (r *Report) writeFiles(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "scaletest.json"), b, 0o644); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	svg, err := r.Chart()
+	png, err := r.Chart()
 	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "scaletest.svg"), svg, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "scaletest.png"), png, 0o644); err != nil {
 		return fmt.Errorf("write chart: %w", err)
 	}
 	return nil

@@ -42,6 +42,7 @@ const (
 // runner holds one run's parts.
 type runner struct {
 	o        Options
+	targets  targets
 	start    time.Time
 	work     string
 	embedded *store.Embedded
@@ -72,7 +73,7 @@ func Run(ctx context.Context, o Options) (_ *Report, err error) {
 		return nil, err
 	}
 	// The workload is empty until phase 2 commits it.
-	r := &runner{o: o, start: time.Now(), ctx: ctx, wl: newWorkload(0, 0, 0, o.Instances)}
+	r := &runner{o: o, targets: targetsFor(o.Cells), start: time.Now(), ctx: ctx, wl: newWorkload(0, 0, 0, o.Instances)}
 	r.rep = &Report{
 		Cells: o.Cells, Sets: o.Sets, Resources: o.Resources, LRPs: o.LRPs, Instances: o.Instances,
 		Workers: o.Workers.String(), ResizedWorkers: o.ResizeTo.String(), LeaseTTLSeconds: o.LeaseTTL.Seconds(),
@@ -120,7 +121,7 @@ func (r *runner) setup() error {
 		}
 	}
 	endpoints := r.o.EtcdEndpoints
-	maxOps := store.DefaultMaxTxnOps
+	maxOps := r.o.MaxTxnOps
 	if len(endpoints) == 0 {
 		// Loopback TCP, not the embedded etcd's default unix socket: a
 		// fleet reaches etcd over TCP, and at 1,000 cells in one process

@@ -1,6 +1,8 @@
 package scaletest
 
 import (
+	"bytes"
+	"image/png"
 	"strings"
 	"testing"
 	"time"
@@ -170,17 +172,41 @@ func TestChartPanels(t *testing.T) {
 	for i := range 8 {
 		r.Samples = append(r.Samples, Sample{T: float64(i) * 0.25, Phase: "commit", Apply: float64(i), InstancesPerSec: 100})
 	}
-	svg, err := r.Chart()
+	b, err := r.Chart()
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(svg)
-	if got := strings.Count(s, "<svg"); got != 3 {
-		t.Errorf("%d <svg> elements, want one per phase plus the frame", got)
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, want := range []string{"commit &lt;sets&gt;", "kill: kill (1.0 s) FAILED", "queue depth", `<svg x="0" y="332" width="960" height="280"`} {
-		if !strings.Contains(s, want) {
-			t.Errorf("chart lacks %q", want)
+	scale := float64(chartDPI) / 72
+	px := func(pt float64) int { return int(pt * scale) }
+	if h, want := img.Bounds().Dy(), px(legendHeight+2*(headingHeight+panelHeight)); h < want-2 || h > want+2 {
+		t.Errorf("chart is %d pixels high, want %d: a legend and one row per phase", h, want)
+	}
+	// The apply queue's color is drawn in the commit row, which has its
+	// samples, and not in the kill row, which has none.
+	apply := phaseSeries[1].color
+	has := func(top, bottom int) bool {
+		for y := top; y < bottom; y++ {
+			for x := 0; x < img.Bounds().Dx(); x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				if uint8(r>>8) == apply.R && uint8(g>>8) == apply.G && uint8(b>>8) == apply.B {
+					return true
+				}
+			}
 		}
+		return false
+	}
+	row := func(i int) (int, int) {
+		top := legendHeight + float64(i)*(headingHeight+panelHeight) + headingHeight
+		return px(top), px(top + panelHeight)
+	}
+	if !has(row(0)) {
+		t.Error("the commit row does not draw the apply queue")
+	}
+	if has(row(1)) {
+		t.Error("the kill row draws an apply queue it has no samples for")
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -18,6 +21,8 @@ func newScaletest() *cobra.Command {
 		o        scaletest.Options
 		workers  = config.DefaultWorkers()
 		resizeTo string
+		killPID  string
+		grid     []int
 		logLevel slog.Level
 		logFile  string
 	)
@@ -33,11 +38,17 @@ change of worker counts, and the loss of a tenth of the cells.
 
 It prints a progress line while running and a summary table at the end, with
 the issue's target and Hive's figure beside each of cellsync's. --out gets
-scaletest.json (every figure and sample) and scaletest.svg (queue depth and
-throughput over time, one panel per phase). It exits 1 if any phase fails its
-correctness check.`,
+scaletest.json (every figure and sample) and scaletest.png (queue depths,
+cells applied and keys written over time, one row per phase). It exits 1 if
+any phase fails its correctness check.
+
+--grid runs the whole test once per fleet size and adds a table of each
+phase's figure by size, with its growth from 1,000 cells (or the smallest
+size) to the largest, and growth.png, a log-log chart of time and memory
+against cells: the scale law is that nothing grows faster than the fleet.`,
 		Example: `  cellsync scaletest --out ./scaletest-out
-  cellsync scaletest --cells 100 --sets 6 --workers fanout=8,apply=32`,
+  cellsync scaletest --cells 100 --sets 6 --workers fanout=8,apply=32
+  cellsync scaletest --grid 100,300,1000,3000 --out ./grid-out`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Workers = workers
@@ -51,6 +62,9 @@ correctness check.`,
 				}
 				o.ResizeTo = w
 			}
+			if killPID != "" {
+				o.KillDuringCommit = func() error { return killFromPIDFile(killPID) }
+			}
 			o.Progress = cmd.ErrOrStderr()
 			if logFile != "" {
 				f, err := os.Create(logFile)
@@ -60,13 +74,16 @@ correctness check.`,
 				defer f.Close()
 				o.Logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: logLevel}))
 			}
+			if len(grid) > 0 {
+				return runGrid(cmd, grid, o)
+			}
 			rep, err := scaletest.Run(cmd.Context(), o)
 			if rep != nil {
 				if werr := rep.WriteTable(cmd.OutOrStdout()); werr != nil {
 					return werr
 				}
 				if o.Out != "" {
-					fmt.Fprintf(cmd.OutOrStdout(), "report: %s/scaletest.json, chart: %s/scaletest.svg\n", o.Out, o.Out)
+					fmt.Fprintf(cmd.OutOrStdout(), "report: %s/scaletest.json, chart: %s/scaletest.png\n", o.Out, o.Out)
 				}
 			}
 			if errors.Is(err, scaletest.ErrFailed) {
@@ -82,15 +99,59 @@ correctness check.`,
 	fl.IntVar(&o.LRPs, "lrps", 5, "LRPs in the workload (0: none)")
 	fl.IntVar(&o.Instances, "instances", 40, "instances of each LRP")
 	fl.StringSliceVar(&o.EtcdEndpoints, "etcd-endpoints", nil, "etcd endpoints (an empty cellsync keyspace); empty starts an embedded etcd")
+	fl.IntVar(&o.MaxTxnOps, "max-txn-ops", 128, "the --max-txn-ops of the etcd at --etcd-endpoints (the embedded etcd allows 1024)")
+	fl.StringVar(&killPID, "kill-during-commit", "", "a process ID file (e.g. an etcd member's, from scripts/etcd-cluster) to SIGKILL as soon as the commit phase's first write lands")
 	fl.Var(&workers, "workers", "hub worker goroutines at the start, e.g. fanout=8,apply=32")
 	fl.StringVar(&resizeTo, "resize-to", "", "worker goroutines phase 6 writes to the config file; default twice fanout and apply")
 	fl.DurationVar(&o.LeaseTTL, "lease-ttl", 10*time.Second, "cell lease TTL (whole seconds; the cell agent's default); phase 7's target is TTL + 2s")
-	fl.StringVar(&o.Out, "out", "scaletest-out", "directory for scaletest.json and scaletest.svg (empty: none)")
+	fl.StringVar(&o.Out, "out", "scaletest-out", "directory for scaletest.json and scaletest.png (empty: none)")
+	fl.IntSliceVar(&grid, "grid", nil, "run once per fleet size, e.g. 100,300,1000, and compare (--cells is ignored)")
 	fl.StringVar(&o.WorkDir, "work-dir", "", "directory for etcd, the Git repository and the hub's data (default a temporary one, removed)")
 	fl.DurationVar(&o.PhaseTimeout, "phase-timeout", 5*time.Minute, "longest wait of one phase")
 	fl.StringVar(&o.MetricsAddr, "metrics", "", "serve the hub's /metrics and /status here while running, e.g. 127.0.0.1:9090")
 	fl.StringVar(&logFile, "log-file", "", "write the hub's and cells' logs to this file (default: discarded)")
-	fl.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase (cpu-<phase>.pprof) to this directory")
+	fl.StringVar(&o.ProfileDir, "profile-dir", "", "write a CPU profile of each phase and its heap at the end (cpu-<phase>.pprof, heap-<phase>.pprof) to this directory")
 	fl.TextVar(&logLevel, "log-level", slog.LevelInfo, "log level for --log-file")
 	return cmd
+}
+
+// runGrid runs the scale test at each fleet size and prints every run's
+// table, then the grid's.
+func runGrid(cmd *cobra.Command, sizes []int, o scaletest.Options) error {
+	g, err := scaletest.RunGrid(cmd.Context(), sizes, o)
+	if g != nil {
+		out := cmd.OutOrStdout()
+		for _, rep := range g.Runs {
+			if werr := rep.WriteTable(out); werr != nil {
+				return werr
+			}
+			fmt.Fprintln(out)
+		}
+		if werr := g.WriteTable(out); werr != nil {
+			return werr
+		}
+		if o.Out != "" {
+			fmt.Fprintf(out, "grid: %s/grid.json, chart: %s/growth.png, each run in %s/<cells>-cells/\n", o.Out, o.Out, o.Out)
+		}
+	}
+	if errors.Is(err, scaletest.ErrFailed) {
+		return exitError{code: 1}
+	}
+	return err
+}
+
+// killFromPIDFile sends SIGKILL to the process whose ID the file holds.
+func killFromPIDFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		return fmt.Errorf("pid file %s: %q is not a process ID", path, strings.TrimSpace(string(b)))
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return fmt.Errorf("kill %d (from %s): %w", pid, path, err)
+	}
+	return nil
 }
